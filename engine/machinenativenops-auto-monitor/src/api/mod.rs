@@ -1,0 +1,198 @@
+//! HTTP routes: `/metrics`, `/health`, `/ready`, and a small index.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::agent::SnapshotRx;
+use crate::exposition::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Latest tick.
+    pub snapshots: SnapshotRx,
+    /// When the process started serving.
+    pub started: Instant,
+}
+
+/// The router with every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .fallback(not_found)
+        .with_state(Arc::new(state))
+}
+
+/// A JSON error body `{error, detail}` with a status.
+pub fn error(status: StatusCode, error: &str, detail: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error": error, "detail": detail.into() })),
+    )
+        .into_response()
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {}", uri.path()),
+    )
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        concat!(
+            "<!doctype html><html><head><title>MachineNativeOps Auto-Monitor</title></head><body>",
+            "<h1>MachineNativeOps Auto-Monitor ",
+            env!("CARGO_PKG_VERSION"),
+            "</h1><ul><li><a href=\"/metrics\">/metrics</a></li>",
+            "<li><a href=\"/health\">/health</a></li><li><a href=\"/ready\">/ready</a></li></ul>",
+            "</body></html>"
+        ),
+    )
+}
+
+async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(snap) = st.snapshots.borrow().clone() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the first collection has not finished yet",
+        );
+    };
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let r = &snap.rendered;
+    let (ctype, body) = match (wants_openmetrics(accept), gzip) {
+        (true, true) => (OPENMETRICS_CONTENT_TYPE, r.openmetrics_gz.clone()),
+        (true, false) => (OPENMETRICS_CONTENT_TYPE, r.openmetrics.clone()),
+        (false, true) => (TEXT_CONTENT_TYPE, r.text_gz.clone()),
+        (false, false) => (TEXT_CONTENT_TYPE, r.text.clone()),
+    };
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    resp
+}
+
+/// Whether an `Accept-Encoding` header accepts gzip (and does not refuse it with q=0).
+fn accepts_gzip(v: &str) -> bool {
+    v.split(',').any(|part| {
+        let mut it = part.split(';');
+        let enc = it.next().unwrap_or("").trim();
+        enc.eq_ignore_ascii_case("gzip")
+            && !it.any(|p| {
+                let p = p.trim();
+                p.starts_with("q=") && p[2..].parse::<f32>().map(|q| q == 0.0).unwrap_or(false)
+            })
+    })
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> impl IntoResponse {
+    Json(json!({
+        "status": "ok",
+        "service": "machinenativenops-auto-monitor",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": st.started.elapsed().as_secs_f64(),
+    }))
+}
+
+async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    let snap = st.snapshots.borrow().clone();
+    match snap {
+        Some(s) => {
+            let at = s
+                .batch
+                .collected_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            Json(json!({ "status": "ready", "last_collection": at })).into_response()
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "not_ready",
+                "error": "not_ready",
+                "detail": "the first collection has not finished yet",
+            })),
+        )
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::Snapshot;
+    use crate::exposition::Rendered;
+    use crate::metrics::{Batch, Family};
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn status_of(app: &Router, path: &str) -> StatusCode {
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        app.clone().oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn ready_and_metrics_are_503_until_the_first_batch() {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let app = router(AppState {
+            snapshots: rx,
+            started: Instant::now(),
+        });
+        assert_eq!(
+            status_of(&app, "/ready").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status_of(&app, "/metrics").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(status_of(&app, "/health").await, StatusCode::OK);
+        let batch = Arc::new(Batch {
+            collected_at: std::time::SystemTime::now(),
+            families: vec![Family::gauge("x", "y").with(&[], 1.0)],
+        });
+        let rendered = Rendered::new(&batch);
+        tx.send_replace(Some(Arc::new(Snapshot { batch, rendered })));
+        assert_eq!(status_of(&app, "/ready").await, StatusCode::OK);
+        assert_eq!(status_of(&app, "/metrics").await, StatusCode::OK);
+        assert_eq!(status_of(&app, "/missing").await, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("br, gzip;q=0.5"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+    }
+}

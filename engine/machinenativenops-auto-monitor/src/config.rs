@@ -1,0 +1,821 @@
+//! The Auto-Monitor configuration: sections, defaults, validation and overrides.
+//!
+//! The sections and defaults are those of the original Python agent's
+//! `default_config.yaml` (`monitoring`, `quantum`, `services`, `auto_repair`,
+//! `logging`, `database`, `network`, `version`, `architecture_hash`), so a
+//! file written for it loads unchanged. New sections: `collectors` and
+//! `http_checks`. Precedence: built-in defaults < file < `MNO_*` environment
+//! < command-line flags. Unknown keys are warned about with their location;
+//! wrong values fail with file, line, column and key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mno_common::{ConfigError, Loaded};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::collectors::CollectorsConfig;
+
+/// The embedded default configuration, used when no file is given.
+pub const DEFAULT_CONFIG_YAML: &str = include_str!("../assets/default_config.yaml");
+/// Name used in messages for the embedded default.
+pub const EMBEDDED_NAME: &str = "<embedded default_config.yaml>";
+
+/// The whole Auto-Monitor configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+#[schemars(title = "MachineNativeOps Auto-Monitor configuration")]
+pub struct MonitorConfig {
+    /// Configuration format version (informational).
+    pub version: String,
+    /// Architecture hash of the deployment this file belongs to (informational).
+    pub architecture_hash: String,
+    /// Collection interval, listening port and alert thresholds.
+    pub monitoring: MonitoringConfig,
+    /// Quantum-hardware calibration monitoring (optional collector).
+    pub quantum: QuantumConfig,
+    /// Services to probe, by layer, and Kubernetes discovery settings.
+    pub services: ServicesConfig,
+    /// Automatic repair actions for firing alerts.
+    pub auto_repair: AutoRepairConfig,
+    /// Log level, format and rotated log file.
+    pub logging: LoggingConfig,
+    /// The local time-series database.
+    pub database: DatabaseConfig,
+    /// Outgoing HTTP settings (service checks, notifications).
+    pub network: NetworkConfig,
+    /// System collectors: switch each on or off and tune it.
+    pub collectors: CollectorsConfig,
+    /// HTTP service health checks.
+    pub http_checks: Vec<HttpCheck>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            version: "2.0.0".into(),
+            architecture_hash: String::new(),
+            monitoring: MonitoringConfig::default(),
+            quantum: QuantumConfig::default(),
+            services: ServicesConfig::default(),
+            auto_repair: AutoRepairConfig::default(),
+            logging: LoggingConfig::default(),
+            database: DatabaseConfig::default(),
+            network: NetworkConfig::default(),
+            collectors: CollectorsConfig::default(),
+            http_checks: Vec::new(),
+        }
+    }
+}
+
+/// `monitoring:` — collection cadence, HTTP listener and alert thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct MonitoringConfig {
+    /// Seconds between collection ticks (one tick feeds /metrics, the store and alerts).
+    #[schemars(range(min = 1))]
+    pub interval: i64,
+    /// Port of the HTTP server (`/metrics`, `/health`, `/ready`).
+    #[schemars(range(min = 1, max = 65535))]
+    pub prometheus_port: i64,
+    /// Address the HTTP server binds; loopback by default.
+    pub bind_address: String,
+    /// Default timeout of a service health check, in seconds.
+    pub health_check_timeout: f64,
+    /// CPU usage alert threshold, percent.
+    pub cpu_threshold: f64,
+    /// Memory usage alert threshold, percent.
+    pub memory_threshold: f64,
+    /// Disk usage alert threshold (per mount point), percent.
+    pub disk_threshold: f64,
+    /// Service response time alert threshold, milliseconds.
+    pub api_response_threshold: f64,
+    /// Minimum acceptable quantum gate fidelity (0–1).
+    pub quantum_fidelity_threshold: f64,
+    /// Maximum acceptable quantum error rate (0–1).
+    pub quantum_error_rate_threshold: f64,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        MonitoringConfig {
+            interval: 30,
+            prometheus_port: 8000,
+            bind_address: "127.0.0.1".into(),
+            health_check_timeout: 5.0,
+            cpu_threshold: 80.0,
+            memory_threshold: 85.0,
+            disk_threshold: 90.0,
+            api_response_threshold: 2000.0,
+            quantum_fidelity_threshold: 0.94,
+            quantum_error_rate_threshold: 0.01,
+        }
+    }
+}
+
+/// `quantum:` — quantum-hardware calibration monitoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct QuantumConfig {
+    /// Collect quantum calibration data.
+    pub enabled: bool,
+    /// Minimum acceptable gate fidelity (0–1).
+    pub fidelity_threshold: f64,
+    /// Minimum acceptable coherence time, microseconds.
+    pub coherence_time_threshold: f64,
+    /// Maximum acceptable error rate (0–1).
+    pub error_rate_threshold: f64,
+    /// Quantum backends to watch: name → endpoint URL.
+    pub services: BTreeMap<String, String>,
+}
+
+impl Default for QuantumConfig {
+    fn default() -> Self {
+        QuantumConfig {
+            enabled: false,
+            fidelity_threshold: 0.94,
+            coherence_time_threshold: 100.0,
+            error_rate_threshold: 0.01,
+            services: BTreeMap::new(),
+        }
+    }
+}
+
+/// `services:` — service endpoints by layer; each entry is probed over HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ServicesConfig {
+    /// Foundation-layer services: name → health URL.
+    pub foundation_layer: BTreeMap<String, String>,
+    /// Intelligence-layer services: name → health URL.
+    pub intelligence_layer: BTreeMap<String, String>,
+    /// Quantum-layer services: name → health URL.
+    pub quantum_layer: BTreeMap<String, String>,
+    /// Discover services in Kubernetes (used by the Kubernetes collector when built in).
+    pub auto_discover: bool,
+    /// Namespaces searched by discovery.
+    pub discovery_namespaces: Vec<String>,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        ServicesConfig {
+            foundation_layer: BTreeMap::new(),
+            intelligence_layer: BTreeMap::new(),
+            quantum_layer: BTreeMap::new(),
+            auto_discover: true,
+            discovery_namespaces: vec!["default".into(), "machinenativenops-system".into()],
+        }
+    }
+}
+
+/// `auto_repair:` — bounded automatic repair (acted on by the alerting engine).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct AutoRepairConfig {
+    /// Run repair strategies for firing alerts.
+    pub enabled: bool,
+    /// Attempts per alert episode before giving up.
+    pub max_repair_attempts: u32,
+    /// Seconds to wait between attempts on the same alert.
+    pub cooldown_period: u64,
+    /// Repair strategies (their shape is defined by the alerting engine).
+    pub strategies: Vec<serde_json::Value>,
+}
+
+impl Default for AutoRepairConfig {
+    fn default() -> Self {
+        AutoRepairConfig {
+            enabled: false,
+            max_repair_attempts: 3,
+            cooldown_period: 300,
+            strategies: Vec::new(),
+        }
+    }
+}
+
+/// `logging:` — level, format and a size-rotated log file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct LoggingConfig {
+    /// DEBUG, INFO, WARNING, ERROR or CRITICAL (or a tracing filter such as `info,hyper=warn`).
+    pub level: String,
+    /// `text` or `json`. A Python logging format string from the original agent is accepted
+    /// and means `text`.
+    pub format: String,
+    /// Log file; logging continues on stderr only (with a warning) when it is not writable.
+    /// Empty disables the file.
+    pub file: String,
+    /// Rotate the file when it passes this size (`10MB`, `512KB`; 1024-based).
+    pub max_size: String,
+    /// Rotated files to keep.
+    pub backup_count: usize,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: "INFO".into(),
+            format: "text".into(),
+            file: "/var/log/machinenativenops/monitor.log".into(),
+            max_size: "10MB".into(),
+            backup_count: 5,
+        }
+    }
+}
+
+/// `database:` — the local time-series store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// SQLite file; when its directory is not writable a per-user data directory is used.
+    pub path: String,
+    /// Days of samples to keep.
+    #[schemars(range(min = 1))]
+    pub retention_days: i64,
+    /// Take online backups.
+    pub backup_enabled: bool,
+    /// Seconds between backups.
+    #[schemars(range(min = 1))]
+    pub backup_interval: i64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: "/var/lib/machinenativenops/auto_monitor/metrics.db".into(),
+            retention_days: 30,
+            backup_enabled: true,
+            backup_interval: 3600,
+        }
+    }
+}
+
+/// `network:` — outgoing HTTP defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct NetworkConfig {
+    /// Base URL prepended to relative service URLs.
+    pub base_url: String,
+    /// Request timeout, seconds.
+    pub timeout: f64,
+    /// Retries for failed outgoing requests.
+    pub retry_attempts: u32,
+    /// Verify TLS certificates.
+    pub verify_ssl: bool,
+    /// Headers sent with every outgoing request.
+    pub headers: BTreeMap<String, String>,
+    /// Bearer token sent with outgoing requests (shown masked by `config show`).
+    pub auth_token: Option<String>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            base_url: String::new(),
+            timeout: 30.0,
+            retry_attempts: 3,
+            verify_ssl: true,
+            headers: BTreeMap::new(),
+            auth_token: None,
+        }
+    }
+}
+
+/// One HTTP service health check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// Service name (the `service` label).
+    pub name: String,
+    /// URL to request; relative URLs are joined to `network.base_url`.
+    pub url: String,
+    /// HTTP method.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Status codes that count as up; empty means any 2xx.
+    #[serde(default)]
+    pub expected_status: Vec<u16>,
+    /// Timeout in seconds; defaults to `monitoring.health_check_timeout`.
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    /// Seconds between probes; defaults to `monitoring.interval`.
+    #[serde(default)]
+    pub interval: Option<f64>,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The embedded `assets/default_config.yaml`.
+    Embedded,
+    /// A file on disk.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Embedded => f.write_str(EMBEDDED_NAME),
+            Source::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Values given on the command line, the highest precedence.
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    /// `--log-level`.
+    pub log_level: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<String>,
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--bind`.
+    pub bind: Option<String>,
+    /// `--interval`.
+    pub interval: Option<u64>,
+}
+
+/// A loaded, validated configuration and what was noticed while loading it.
+#[derive(Debug, Clone)]
+pub struct Effective {
+    /// The configuration after defaults, file, environment and flags.
+    pub config: MonitorConfig,
+    /// Where the file part came from.
+    pub source: Source,
+    /// Unknown keys and similar non-fatal findings, ready to log.
+    pub warnings: Vec<String>,
+    /// Key locations in the file, to say where a value came from.
+    pub index: mno_common::PathIndex,
+    /// Keys set by the environment or flags: key → `environment MNO_PORT` / `flag --port`.
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl Effective {
+    /// Where the value of `key` came from, for messages: a flag, a variable, `file:line:col`
+    /// or the built-in default.
+    pub fn origin(&self, key: &str) -> String {
+        if let Some(o) = self.overrides.get(key) {
+            return o.clone();
+        }
+        match self.index.locate(key) {
+            Some(loc) if self.index_has(key) => format!("{}:{loc}: {key}", self.source),
+            _ => format!("{key} (default)"),
+        }
+    }
+
+    fn index_has(&self, key: &str) -> bool {
+        self.index.contains(key)
+    }
+}
+
+/// Anything that stops a configuration from loading.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file is unreadable, not YAML, or a value is wrong (located).
+    #[error(transparent)]
+    File(#[from] ConfigError),
+    /// An environment variable has an unusable value.
+    #[error("environment {var}={value:?}: {message}")]
+    Env {
+        /// Variable name.
+        var: String,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Environment variables read, in the order applied.
+pub const ENV_VARS: &[&str] = &[
+    "MNO_CONFIG",
+    "MNO_LOG_LEVEL",
+    "MNO_LOG_FORMAT",
+    "MNO_LOG_FILE",
+    "MNO_PORT",
+    "MNO_BIND",
+    "MNO_DB_PATH",
+    "MNO_INTERVAL",
+];
+
+/// Load the configuration: `file` (or `MNO_CONFIG`, or the embedded default), then the
+/// environment (`env` is a lookup so tests need not touch the process environment), then flags.
+pub fn load(
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    flags: &FlagOverrides,
+) -> Result<Effective, LoadError> {
+    let env_file = env("MNO_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let (loaded, source) = match file.map(Path::to_path_buf).or(env_file) {
+        Some(path) => (
+            mno_common::load_file::<MonitorConfig>(&path)?,
+            Source::File(path),
+        ),
+        None => (
+            mno_common::load_str::<MonitorConfig>(EMBEDDED_NAME, DEFAULT_CONFIG_YAML)?,
+            Source::Embedded,
+        ),
+    };
+    validate(&loaded)?;
+    let warnings = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    let index = loaded.index;
+    let mut config = loaded.value;
+    let mut overrides = BTreeMap::new();
+    for (var, key) in [
+        ("MNO_LOG_LEVEL", "logging.level"),
+        ("MNO_LOG_FORMAT", "logging.format"),
+        ("MNO_LOG_FILE", "logging.file"),
+        ("MNO_PORT", "monitoring.prometheus_port"),
+        ("MNO_BIND", "monitoring.bind_address"),
+        ("MNO_DB_PATH", "database.path"),
+        ("MNO_INTERVAL", "monitoring.interval"),
+    ] {
+        if env(var).is_some_and(|v| !v.trim().is_empty() || var == "MNO_LOG_FILE") {
+            overrides.insert(key.to_string(), format!("environment {var}"));
+        }
+    }
+    for (set, flag, key) in [
+        (flags.log_level.is_some(), "--log-level", "logging.level"),
+        (flags.log_format.is_some(), "--log-format", "logging.format"),
+        (flags.port.is_some(), "--port", "monitoring.prometheus_port"),
+        (flags.bind.is_some(), "--bind", "monitoring.bind_address"),
+        (
+            flags.interval.is_some(),
+            "--interval",
+            "monitoring.interval",
+        ),
+    ] {
+        if set {
+            overrides.insert(key.to_string(), format!("flag {flag}"));
+        }
+    }
+    apply_env(&mut config, env)?;
+    apply_flags(&mut config, flags);
+    // Overrides go through the same checks as the file; an error names the variable.
+    validate_values(&config).map_err(|(key, message)| LoadError::Env {
+        var: format!("override of {key}"),
+        value: String::new(),
+        message,
+    })?;
+    Ok(Effective {
+        config,
+        source,
+        warnings,
+        index,
+        overrides,
+    })
+}
+
+fn env_err(var: &str, value: &str, message: impl Into<String>) -> LoadError {
+    LoadError::Env {
+        var: var.into(),
+        value: value.into(),
+        message: message.into(),
+    }
+}
+
+fn apply_env(c: &mut MonitorConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<(), LoadError> {
+    let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    if let Some(v) = get("MNO_LOG_LEVEL") {
+        mno_common::logging::level_directive(&v).map_err(|e| env_err("MNO_LOG_LEVEL", &v, e))?;
+        c.logging.level = v;
+    }
+    if let Some(v) = get("MNO_LOG_FORMAT") {
+        v.parse::<mno_common::LogFormat>()
+            .map_err(|e| env_err("MNO_LOG_FORMAT", &v, e))?;
+        c.logging.format = v;
+    }
+    if let Some(v) = env("MNO_LOG_FILE") {
+        c.logging.file = v;
+    }
+    if let Some(v) = get("MNO_PORT") {
+        let p: u16 = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| env_err("MNO_PORT", &v, "expected a port number 1-65535"))?;
+        c.monitoring.prometheus_port = p.into();
+    }
+    if let Some(v) = get("MNO_BIND") {
+        c.monitoring.bind_address = v;
+    }
+    if let Some(v) = get("MNO_DB_PATH") {
+        c.database.path = v;
+    }
+    if let Some(v) = get("MNO_INTERVAL") {
+        let i: i64 =
+            v.trim().parse().ok().filter(|i| *i > 0).ok_or_else(|| {
+                env_err("MNO_INTERVAL", &v, "expected a positive number of seconds")
+            })?;
+        c.monitoring.interval = i;
+    }
+    Ok(())
+}
+
+fn apply_flags(c: &mut MonitorConfig, f: &FlagOverrides) {
+    if let Some(v) = &f.log_level {
+        c.logging.level = v.clone();
+    }
+    if let Some(v) = &f.log_format {
+        c.logging.format = v.clone();
+    }
+    if let Some(p) = f.port {
+        c.monitoring.prometheus_port = p.into();
+    }
+    if let Some(b) = &f.bind {
+        c.monitoring.bind_address = b.clone();
+    }
+    if let Some(i) = f.interval {
+        c.monitoring.interval = i as i64;
+    }
+}
+
+/// Check values the types cannot express; errors are located through the file's index.
+fn validate(loaded: &Loaded<MonitorConfig>) -> Result<(), ConfigError> {
+    validate_values(&loaded.value).map_err(|(key, message)| loaded.invalid(&key, message))
+}
+
+/// Value checks shared by the file and the overrides: `Err((dotted key, message))`.
+pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
+    let e = |k: &str, m: String| Err((k.to_string(), m));
+    let m = &c.monitoring;
+    if m.interval < 1 {
+        return e(
+            "monitoring.interval",
+            format!("must be a positive number of seconds (got {})", m.interval),
+        );
+    }
+    if !(1..=65535).contains(&m.prometheus_port) {
+        return e(
+            "monitoring.prometheus_port",
+            format!("must be a port number 1-65535 (got {})", m.prometheus_port),
+        );
+    }
+    if m.bind_address.parse::<std::net::IpAddr>().is_err() && m.bind_address != "localhost" {
+        return e(
+            "monitoring.bind_address",
+            format!(
+                "must be an IP address such as 127.0.0.1 or :: (got {:?})",
+                m.bind_address
+            ),
+        );
+    }
+    if !(m.health_check_timeout > 0.0) {
+        return e(
+            "monitoring.health_check_timeout",
+            format!(
+                "must be a positive number of seconds (got {})",
+                m.health_check_timeout
+            ),
+        );
+    }
+    for (k, v) in [
+        ("monitoring.cpu_threshold", m.cpu_threshold),
+        ("monitoring.memory_threshold", m.memory_threshold),
+        ("monitoring.disk_threshold", m.disk_threshold),
+    ] {
+        if !(0.0..=100.0).contains(&v) {
+            return e(k, format!("must be a percentage 0-100 (got {v})"));
+        }
+    }
+    if !(m.api_response_threshold > 0.0) {
+        return e(
+            "monitoring.api_response_threshold",
+            format!(
+                "must be a positive number of milliseconds (got {})",
+                m.api_response_threshold
+            ),
+        );
+    }
+    for (k, v) in [
+        (
+            "monitoring.quantum_fidelity_threshold",
+            m.quantum_fidelity_threshold,
+        ),
+        (
+            "monitoring.quantum_error_rate_threshold",
+            m.quantum_error_rate_threshold,
+        ),
+        ("quantum.fidelity_threshold", c.quantum.fidelity_threshold),
+        (
+            "quantum.error_rate_threshold",
+            c.quantum.error_rate_threshold,
+        ),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return e(k, format!("must be between 0 and 1 (got {v})"));
+        }
+    }
+    if let Err(msg) = mno_common::logging::level_directive(&c.logging.level) {
+        return e("logging.level", msg);
+    }
+    if let Err(msg) = mno_common::parse_size(&c.logging.max_size) {
+        return e("logging.max_size", msg);
+    }
+    if c.database.retention_days < 1 {
+        return e(
+            "database.retention_days",
+            format!("must be at least 1 (got {})", c.database.retention_days),
+        );
+    }
+    if c.database.backup_interval < 1 {
+        return e(
+            "database.backup_interval",
+            format!(
+                "must be a positive number of seconds (got {})",
+                c.database.backup_interval
+            ),
+        );
+    }
+    if c.database.path.trim().is_empty() {
+        return e("database.path", "must not be empty".into());
+    }
+    if !(c.network.timeout > 0.0) {
+        return e(
+            "network.timeout",
+            format!("must be positive (got {})", c.network.timeout),
+        );
+    }
+    if let Err(msg) = c.collectors.build() {
+        // `build` names the key in its message as `collectors.x.y: …`.
+        let (key, rest) = msg.split_once(": ").unwrap_or(("collectors", msg.as_str()));
+        return e(key, rest.to_string());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, chk) in c.http_checks.iter().enumerate() {
+        let at = |f: &str| format!("http_checks.{i}.{f}");
+        if chk.name.trim().is_empty() {
+            return e(&at("name"), "must not be empty".into());
+        }
+        if !seen.insert(chk.name.clone()) {
+            return e(&at("name"), format!("duplicate check name {:?}", chk.name));
+        }
+        if let Err(msg) = crate::checks::resolve_url(&c.network.base_url, &chk.url) {
+            return e(&at("url"), msg);
+        }
+        if reqwest::Method::from_bytes(chk.method.to_ascii_uppercase().as_bytes()).is_err() {
+            return e(
+                &at("method"),
+                format!("invalid HTTP method {:?}", chk.method),
+            );
+        }
+        if let Some(s) = chk
+            .expected_status
+            .iter()
+            .find(|s| !(100..=599).contains(*s))
+        {
+            return e(
+                &at("expected_status"),
+                format!("{s} is not an HTTP status code"),
+            );
+        }
+        for (f, v) in [("timeout", chk.timeout), ("interval", chk.interval)] {
+            if let Some(v) = v.filter(|v| !(*v > 0.0)) {
+                return e(
+                    &at(f),
+                    format!("must be a positive number of seconds (got {v})"),
+                );
+            }
+        }
+    }
+    for (layer, map) in [
+        ("foundation_layer", &c.services.foundation_layer),
+        ("intelligence_layer", &c.services.intelligence_layer),
+        ("quantum_layer", &c.services.quantum_layer),
+    ] {
+        for (name, url) in map {
+            if let Err(msg) = crate::checks::resolve_url(&c.network.base_url, url) {
+                return e(&format!("services.{layer}.{name}"), msg);
+            }
+        }
+    }
+    Ok(())
+}
+
+impl MonitorConfig {
+    /// The configuration as YAML, with secrets masked (for `config show`).
+    pub fn to_yaml_masked(&self) -> Result<String, String> {
+        let mut c = self.clone();
+        if c.network.auth_token.is_some() {
+            c.network.auth_token = Some("***".into());
+        }
+        for v in c.network.headers.values_mut() {
+            *v = "***".into();
+        }
+        serde_saphyr::to_string(&c).map_err(|e| e.to_string())
+    }
+
+    /// The log settings this configuration asks for.
+    pub fn log_settings(&self) -> mno_common::LogSettings {
+        let format = self
+            .logging
+            .format
+            .parse()
+            .unwrap_or(mno_common::LogFormat::Text);
+        mno_common::LogSettings {
+            level: self.logging.level.clone(),
+            format,
+            file: Some(self.logging.file.trim())
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+            max_size: mno_common::parse_size(&self.logging.max_size).unwrap_or(10 << 20),
+            backup_count: self.logging.backup_count,
+        }
+    }
+}
+
+/// The JSON Schema of the configuration file, as committed in `schemas/`.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(MonitorConfig);
+    let mut v = serde_json::to_value(schema).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "$id".into(),
+            "https://machinenativeops.dev/schemas/auto-monitor-config.schema.json".into(),
+        );
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn embedded_default_matches_built_in_defaults() {
+        let eff = load(None, &no_env, &FlagOverrides::default()).unwrap();
+        assert!(eff.warnings.is_empty(), "{:?}", eff.warnings);
+        assert_eq!(eff.config, MonitorConfig::default());
+    }
+
+    #[test]
+    fn precedence_is_defaults_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.yaml");
+        std::fs::write(&f, "monitoring:\n  interval: 10\n  prometheus_port: 9000\n").unwrap();
+        let env = |k: &str| match k {
+            "MNO_PORT" => Some("9100".to_string()),
+            "MNO_INTERVAL" => Some("7".to_string()),
+            _ => None,
+        };
+        let flags = FlagOverrides {
+            interval: Some(3),
+            ..Default::default()
+        };
+        let eff = load(Some(&f), &env, &flags).unwrap();
+        assert_eq!(eff.config.monitoring.prometheus_port, 9100);
+        assert_eq!(eff.config.monitoring.interval, 3);
+        assert_eq!(eff.config.monitoring.cpu_threshold, 80.0);
+    }
+
+    #[test]
+    fn negative_interval_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.yaml");
+        std::fs::write(&f, "# x\nmonitoring:\n  interval: -5\n").unwrap();
+        let err = load(Some(&f), &no_env, &FlagOverrides::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("c.yaml:3:3: monitoring.interval: must be a positive"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let env = |k: &str| (k == "MNO_PORT").then(|| "eighty".to_string());
+        let err = load(None, &env, &FlagOverrides::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment MNO_PORT=\"eighty\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn config_show_masks_secrets() {
+        let mut c = MonitorConfig::default();
+        c.network.auth_token = Some("s3cret".into());
+        let y = c.to_yaml_masked().unwrap();
+        assert!(!y.contains("s3cret"));
+        let back: MonitorConfig = serde_saphyr::from_str(&y).unwrap();
+        assert_eq!(back.monitoring, c.monitoring);
+    }
+}

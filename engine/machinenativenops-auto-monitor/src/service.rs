@@ -1,0 +1,138 @@
+//! Running the agent: `serve` (ticks + HTTP server) and one-shot collection.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::{self, Agent, Snapshot};
+use crate::checks::{self, Checker};
+use crate::config::Effective;
+use crate::exposition::Rendered;
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr} (port from {origin}): {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Where the port came from.
+        origin: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Something in the configuration could not be set up.
+    #[error("{0}")]
+    Setup(String),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
+}
+
+/// The socket address the configuration asks for.
+pub fn listen_addr(eff: &Effective) -> Result<SocketAddr, ServeError> {
+    let m = &eff.config.monitoring;
+    let ip: IpAddr = if m.bind_address == "localhost" {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        m.bind_address.parse().map_err(|_| {
+            ServeError::Setup(format!(
+                "{}: not an IP address",
+                eff.origin("monitoring.bind_address")
+            ))
+        })?
+    };
+    Ok(SocketAddr::new(ip, m.prometheus_port as u16))
+}
+
+/// Resolve when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Run until SIGINT/SIGTERM: bind, tick, serve.
+pub async fn serve(eff: &Effective) -> Result<(), ServeError> {
+    let cfg = &eff.config;
+    let addr = listen_addr(eff)?;
+    // Bind before anything else so a port in use fails fast and clearly.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr,
+            origin: eff.origin("monitoring.prometheus_port"),
+            source,
+        })?;
+    let checker = Checker::new(checks::specs(cfg).map_err(ServeError::Setup)?);
+    let agent = Agent::new(cfg, checker.clone()).map_err(ServeError::Setup)?;
+    let stop = CancellationToken::new();
+    if !checker.is_empty() {
+        let client = checks::http_client(cfg).map_err(ServeError::Setup)?;
+        checker.spawn(client, stop.clone());
+    }
+    tracing::info!(
+        %addr,
+        interval_s = cfg.monitoring.interval,
+        collectors = ?agent.collector_names(),
+        http_checks = checks::specs(cfg).map(|s| s.len()).unwrap_or(0),
+        "serving /metrics, /health and /ready"
+    );
+    let (tx, rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
+    let interval = Duration::from_secs(cfg.monitoring.interval.max(1) as u64);
+    let ticks = tokio::spawn(agent::run(agent, interval, tx, stop.clone()));
+    let app = crate::api::router(crate::api::AppState {
+        snapshots: rx,
+        started: Instant::now(),
+    });
+    let stop_http = stop.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        tokio::select! {
+            _ = shutdown_signal() => {},
+            _ = stop_http.cancelled() => {},
+        }
+    });
+    let result = server.await.map_err(ServeError::Http);
+    tracing::info!("shutting down");
+    stop.cancel();
+    let _ = ticks.await;
+    result
+}
+
+/// Collect one snapshot (probing the HTTP checks once first) without serving.
+pub async fn collect_once(eff: &Effective) -> Result<Arc<Snapshot>, ServeError> {
+    let cfg = &eff.config;
+    let checker = Checker::new(checks::specs(cfg).map_err(ServeError::Setup)?);
+    if !checker.is_empty() {
+        let client = checks::http_client(cfg).map_err(ServeError::Setup)?;
+        checker.run_once(&client).await;
+    }
+    let mut agent = Agent::new(cfg, checker).map_err(ServeError::Setup)?;
+    let snap = tokio::task::spawn_blocking(move || {
+        let batch = agent.collect();
+        let rendered = Rendered::new(&batch);
+        Arc::new(Snapshot { batch, rendered })
+    })
+    .await
+    .map_err(|e| ServeError::Setup(format!("collection failed: {e}")))?;
+    Ok(snap)
+}

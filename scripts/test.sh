@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Run every check and test of the workspace, the way CI does.
+#
+#   1. install the real servers the tests talk to (Debian packages; idempotent, quiet)
+#   2. cargo fmt --check and cargo clippy -D warnings
+#   3. start shared servers on 127.0.0.1 (node_exporter), run the whole test suite
+#      (tests start their own per-test servers too: Prometheus, the agent), stop everything
+#
+# Under this script a missing server or tool fails a test instead of skipping it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# --- 1. system packages -----------------------------------------------------------------
+APT_PACKAGES=(prometheus prometheus-node-exporter curl procps)
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node-exporter)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v pkill >/dev/null 2>&1 || missing+=(procps)
+if ((${#missing[@]})); then
+  log "installing ${APT_PACKAGES[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+fi
+
+# --- 2. format and lint -----------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all --check
+log "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# --- 3. servers and tests ---------------------------------------------------------------
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+  done
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && wait "$p" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+mkdir -p "$ROOT/target"
+NE_PORT=$(free_port)
+log "starting node_exporter on 127.0.0.1:$NE_PORT"
+# Debian enables the systemd collector, which fails without systemd.
+prometheus-node-exporter --web.listen-address="127.0.0.1:$NE_PORT" --no-collector.systemd \
+  >"$ROOT/target/node_exporter.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do
+  curl -fsS "http://127.0.0.1:$NE_PORT/metrics" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$NE_PORT/metrics" >/dev/null
+
+export MNO_TEST_NODE_EXPORTER_URL="http://127.0.0.1:$NE_PORT/metrics"
+export MNO_REQUIRE_TOOLS=1
+
+log "running the test suite"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+log "all tests passed"
