@@ -53,8 +53,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 mkdir -p "$ROOT/target"
 NE_PORT=$(free_port)
 log "starting node_exporter on 127.0.0.1:$NE_PORT"
-# Debian enables the systemd collector, which fails without systemd.
+# Debian enables the systemd collector, which fails without systemd, and patches the
+# mount-point exclusion to hide /run, /mnt and /media: pass upstream's default, which is ours,
+# so the comparison tests see the same mounts. The processes collector is off by default there.
 prometheus-node-exporter --web.listen-address="127.0.0.1:$NE_PORT" --no-collector.systemd \
+  --collector.processes \
+  --collector.filesystem.mount-points-exclude='^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)' \
   >"$ROOT/target/node_exporter.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 50); do

@@ -328,27 +328,29 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let closed_port = closed.local_addr().unwrap().port();
         drop(closed);
-        let mut cfg = MonitorConfig::default();
-        cfg.http_checks = vec![
-            crate::config::HttpCheck {
-                name: "ok".into(),
-                url: format!("http://{addr}/ok"),
-                method: "GET".into(),
-                expected_status: vec![],
-                timeout: Some(2.0),
-                interval: None,
-                headers: BTreeMap::new(),
-            },
-            crate::config::HttpCheck {
-                name: "sick".into(),
-                url: format!("http://{addr}/sick"),
-                method: "GET".into(),
-                expected_status: vec![200],
-                timeout: Some(2.0),
-                interval: None,
-                headers: BTreeMap::new(),
-            },
-        ];
+        let mut cfg = MonitorConfig {
+            http_checks: vec![
+                crate::config::HttpCheck {
+                    name: "ok".into(),
+                    url: format!("http://{addr}/ok"),
+                    method: "GET".into(),
+                    expected_status: vec![],
+                    timeout: Some(2.0),
+                    interval: None,
+                    headers: BTreeMap::new(),
+                },
+                crate::config::HttpCheck {
+                    name: "sick".into(),
+                    url: format!("http://{addr}/sick"),
+                    method: "GET".into(),
+                    expected_status: vec![200],
+                    timeout: Some(2.0),
+                    interval: None,
+                    headers: BTreeMap::new(),
+                },
+            ],
+            ..Default::default()
+        };
         cfg.services
             .foundation_layer
             .insert("gone".into(), format!("http://127.0.0.1:{closed_port}/"));

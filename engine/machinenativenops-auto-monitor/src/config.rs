@@ -548,6 +548,11 @@ fn validate(loaded: &Loaded<MonitorConfig>) -> Result<(), ConfigError> {
     validate_values(&loaded.value).map_err(|(key, message)| loaded.invalid(&key, message))
 }
 
+/// A finite number above zero (NaN and infinities are not).
+fn positive(v: f64) -> bool {
+    v.is_finite() && v > 0.0
+}
+
 /// Value checks shared by the file and the overrides: `Err((dotted key, message))`.
 pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
     let e = |k: &str, m: String| Err((k.to_string(), m));
@@ -573,7 +578,7 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
             ),
         );
     }
-    if !(m.health_check_timeout > 0.0) {
+    if !positive(m.health_check_timeout) {
         return e(
             "monitoring.health_check_timeout",
             format!(
@@ -591,7 +596,7 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
             return e(k, format!("must be a percentage 0-100 (got {v})"));
         }
     }
-    if !(m.api_response_threshold > 0.0) {
+    if !positive(m.api_response_threshold) {
         return e(
             "monitoring.api_response_threshold",
             format!(
@@ -643,7 +648,7 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
     if c.database.path.trim().is_empty() {
         return e("database.path", "must not be empty".into());
     }
-    if !(c.network.timeout > 0.0) {
+    if !positive(c.network.timeout) {
         return e(
             "network.timeout",
             format!("must be positive (got {})", c.network.timeout),
@@ -651,6 +656,7 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
     }
     if let Err(msg) = c.collectors.build() {
         // `build` names the key in its message as `collectors.x.y: …`.
+        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
         let (key, rest) = msg.split_once(": ").unwrap_or(("collectors", msg.as_str()));
         return e(key, rest.to_string());
     }
@@ -683,7 +689,7 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
             );
         }
         for (f, v) in [("timeout", chk.timeout), ("interval", chk.interval)] {
-            if let Some(v) = v.filter(|v| !(*v > 0.0)) {
+            if let Some(v) = v.filter(|v| !positive(*v)) {
                 return e(
                     &at(f),
                     format!("must be a positive number of seconds (got {v})"),

@@ -163,7 +163,7 @@ extra_section:
         "{err}"
     );
     assert!(
-        err.contains(&format!("{file}:53:1: extra_section: unknown key")),
+        err.contains(&format!("{file}:51:1: extra_section: unknown key")),
         "{err}"
     );
 }

@@ -23,6 +23,11 @@ fn node_exporter_text() -> Option<String> {
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--no-collector.systemd")
         .arg("--collector.processes")
+        // Debian patches this default (adding /run, /mnt, /media); use upstream's, as we do.
+        .arg(format!(
+            "--collector.filesystem.mount-points-exclude={}",
+            machinenativenops_auto_monitor::collectors::filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE
+        ))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -268,6 +268,11 @@ pub fn load_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<Loaded<T>
         })
     };
     let value = result.map_err(|e| {
+        let err_path = err_path
+            .split('.')
+            .filter(|seg| *seg != "?")
+            .collect::<Vec<_>>()
+            .join(".");
         let key = if err_path.is_empty() || err_path == "." {
             "(document)".to_string()
         } else {
@@ -310,10 +315,15 @@ pub fn load_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<Loaded<T>
 fn first_line(msg: &str) -> String {
     let line = msg.lines().next().unwrap_or(msg);
     let line = line.strip_prefix("error: ").unwrap_or(line);
-    match line.find(": ") {
-        Some(i) if line[..i].starts_with("line ") => line[i + 2..].to_string(),
-        _ => line.to_string(),
-    }
+    let line = match line.find(": ") {
+        Some(i) if line[..i].starts_with("line ") => &line[i + 2..],
+        _ => line,
+    };
+    // Drop advice meant for programmers using the library, not for people editing the file.
+    line.split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(line)
+        .to_string()
 }
 
 #[cfg(test)]

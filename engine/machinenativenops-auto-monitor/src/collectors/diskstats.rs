@@ -277,14 +277,15 @@ pub fn families(
         let (major, minor) = (d.major.to_string(), d.minor.to_string());
         info.push(
             &[
+                // Sorted by name, as client_golang writes them.
                 ("device", d.device.as_str()),
                 ("major", major.as_str()),
                 ("minor", minor.as_str()),
-                ("path", prop("ID_PATH")),
-                ("wwn", prop("ID_WWN")),
                 ("model", prop("ID_MODEL")),
-                ("serial", prop("ID_SERIAL_SHORT")),
+                ("path", prop("ID_PATH")),
                 ("revision", prop("ID_REVISION")),
+                ("serial", prop("ID_SERIAL_SHORT")),
+                ("wwn", prop("ID_WWN")),
             ],
             1.0,
         );
@@ -394,11 +395,11 @@ mod tests {
                 ("device", "sda"),
                 ("major", "8"),
                 ("minor", "0"),
-                ("path", "pci-0000:00:1f.2-ata-1"),
-                ("wwn", "0x5000"),
                 ("model", "Samsung_SSD"),
-                ("serial", "S1234"),
+                ("path", "pci-0000:00:1f.2-ata-1"),
                 ("revision", "EXM0"),
+                ("serial", "S1234"),
+                ("wwn", "0x5000"),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
         );

@@ -1,4 +1,8 @@
 //! `netdev`: per network interface counters, from `/proc/net/dev`.
+//!
+//! node_exporter 1.5 reads these over netlink, which also gives
+//! `receive_nohandler`; that one comes from
+//! `<sysfs>/class/net/<device>/statistics/rx_nohandler` here, when present.
 
 use regex::Regex;
 use schemars::JsonSchema;
@@ -47,6 +51,8 @@ pub struct NetDev {
     pub device: String,
     /// `(key, value)` in column order.
     pub stats: Vec<(String, u64)>,
+    /// Packets dropped for want of a protocol handler (sysfs `statistics/rx_nohandler`).
+    pub rx_nohandler: Option<u64>,
 }
 
 /// Parse `/proc/net/dev`, naming columns from its header.
@@ -94,16 +100,26 @@ pub fn parse(text: &str) -> Result<Vec<NetDev>, CollectError> {
             .zip(values)
             .map(|(k, v)| Ok((k.clone(), parse_num::<u64>(&what, v)?)))
             .collect::<Result<_, CollectError>>()?;
-        out.push(NetDev { device, stats });
+        out.push(NetDev {
+            device,
+            stats,
+            rx_nohandler: None,
+        });
     }
     Ok(out)
+}
+
+/// Parse a one-number sysfs attribute (`statistics/rx_nohandler`).
+pub fn parse_sysfs_number(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
 }
 
 /// The families for these interfaces: one `node_network_<key>_total` per column.
 pub fn families(devs: &[NetDev]) -> Vec<Family> {
     let mut out: Vec<Family> = Vec::new();
     for d in devs {
-        for (key, value) in &d.stats {
+        let nohandler = d.rx_nohandler.map(|v| ("receive_nohandler".to_string(), v));
+        for (key, value) in d.stats.iter().chain(nohandler.as_ref()) {
             let name = format!("node_network_{key}_total");
             let idx = match out.iter().position(|f| f.name == name) {
                 Some(i) => i,
@@ -153,6 +169,15 @@ impl Collector for NetdevCollector {
     fn collect(&self, ctx: &Context, out: &mut Vec<Family>) -> Result<(), CollectError> {
         let mut devs = parse(&ctx.read_proc("net/dev")?)?;
         devs.retain(|d| !self.ignored(&d.device));
+        for d in &mut devs {
+            let path = ctx
+                .sys("class/net")
+                .join(&d.device)
+                .join("statistics/rx_nohandler");
+            d.rx_nohandler = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| parse_sysfs_number(&t));
+        }
         out.extend(families(&devs));
         Ok(())
     }
@@ -205,6 +230,23 @@ enp0s31f6:18446744073709551615 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0
         assert_eq!(f[13].value(&[("device", "eth0")]), Some(10.0));
         assert_eq!(f[15].value(&[("device", "eth0")]), Some(12.0));
         assert_eq!(f[0].samples.len(), 3);
+        assert_eq!(f.len(), 16);
+    }
+
+    #[test]
+    fn nohandler_from_sysfs() {
+        let mut devs = parse(NET_DEV).unwrap();
+        devs[1].rx_nohandler = parse_sysfs_number("7\n");
+        assert_eq!(parse_sysfs_number("x"), None);
+        let f = families(&devs);
+        let get = |n: &str| f.iter().find(|f| f.name == n).unwrap();
+        let nohandler = get("node_network_receive_nohandler_total");
+        assert_eq!(
+            nohandler.help,
+            "Network device statistic receive_nohandler."
+        );
+        assert_eq!(nohandler.samples.len(), 1);
+        assert_eq!(nohandler.value(&[("device", "eth0")]), Some(7.0));
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub fn families(
             "process_cpu_seconds_total",
             "Total user and system CPU time spent in seconds.",
         )
-        .with(&[], (stat.utime + stat.stime) as f64 / USER_HZ),
+        .with(&[], stat.utime.saturating_add(stat.stime) as f64 / USER_HZ),
         Family::gauge("process_open_fds", "Number of open file descriptors.")
             .with(&[], open_fds as f64),
     ];

@@ -134,7 +134,7 @@ fn census(procfs: &Path, thread_states: bool) -> Result<Census, CollectError> {
         }
         let stat = parse_pid_stat(&buf)?;
         c.pids += 1;
-        c.threads += stat.threads;
+        c.threads = c.threads.saturating_add(stat.threads);
         *c.states.entry(stat.state).or_default() += 1;
         if thread_states {
             let Ok(tasks) = std::fs::read_dir(dir.join("task")) else {

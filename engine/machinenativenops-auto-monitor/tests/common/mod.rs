@@ -126,7 +126,7 @@ impl Agent {
     }
 
     /// Send SIGTERM and wait for the exit status and stderr.
-    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id();
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -163,11 +163,11 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitS
     }
 }
 
+/// (status, headers with lowercased names, body).
+pub type HttpResponse = (u16, BTreeMap<String, String>, Vec<u8>);
+
 /// A minimal blocking HTTP/1.1 GET for tests: (status, headers lowercased, body bytes).
-pub fn http_get(
-    url: &str,
-    headers: &[(&str, &str)],
-) -> Result<(u16, BTreeMap<String, String>, Vec<u8>), String> {
+pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
