@@ -25,9 +25,15 @@ fn metrics_reference_lists_every_family() {
 fn configuration_guide_lists_every_environment_variable() {
     let doc = std::fs::read_to_string(format!("{DOCS}configuration.md")).unwrap();
     for v in machinenativenops_auto_monitor::config::ENV_VARS {
-        assert!(doc.contains(&format!("`{v}`")), "docs/configuration.md lacks {v}");
+        assert!(
+            doc.contains(&format!("`{v}`")),
+            "docs/configuration.md lacks {v}"
+        );
     }
     for c in machinenativenops_auto_monitor::collectors::NAMES {
-        assert!(doc.contains(&format!("`{c}`")), "docs/configuration.md lacks collector {c}");
+        assert!(
+            doc.contains(&format!("`{c}`")),
+            "docs/configuration.md lacks collector {c}"
+        );
     }
 }
