@@ -1,0 +1,94 @@
+//! The boundary between the evaluator and whatever holds the samples.
+
+/// How a label matcher compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchOp {
+    /// `=`
+    Equal,
+    /// `!=`
+    NotEqual,
+    /// `=~` (fully anchored, as in Prometheus)
+    Regex,
+    /// `!~` (fully anchored)
+    NotRegex,
+}
+
+/// One label matcher; the metric name is matched as the label `__name__`.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    /// Label name.
+    pub name: String,
+    /// Comparison.
+    pub op: MatchOp,
+    /// Value or regular expression source.
+    pub value: String,
+    /// Compiled, anchored regex for `Regex`/`NotRegex`.
+    pub regex: Option<regex::Regex>,
+}
+
+impl Matcher {
+    /// Build a matcher; regexes are anchored (`^(?:…)$`) like Prometheus'.
+    pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Matcher, regex::Error> {
+        let regex = match op {
+            MatchOp::Regex | MatchOp::NotRegex => {
+                Some(regex::Regex::new(&format!("^(?:{value})$"))?)
+            }
+            _ => None,
+        };
+        Ok(Matcher {
+            name: name.to_string(),
+            op,
+            value: value.to_string(),
+            regex,
+        })
+    }
+
+    /// Whether a label value (empty when the label is absent) matches.
+    pub fn matches(&self, v: &str) -> bool {
+        match self.op {
+            MatchOp::Equal => v == self.value,
+            MatchOp::NotEqual => v != self.value,
+            MatchOp::Regex => self.regex.as_ref().is_some_and(|r| r.is_match(v)),
+            MatchOp::NotRegex => !self.regex.as_ref().is_some_and(|r| r.is_match(v)),
+        }
+    }
+}
+
+/// A series and its samples in a time range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesData {
+    /// Labels sorted by name, including `__name__`.
+    pub labels: Vec<(String, String)>,
+    /// (timestamp in milliseconds, value), ascending by timestamp.
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// Why the storage could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StorageError(pub String);
+
+/// Read access to series, as the evaluator and the metadata endpoints need it.
+pub trait Storage: Send + Sync {
+    /// Series matching every matcher, with their samples in `[start_ms, end_ms]`.
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesData>, StorageError>;
+
+    /// Label sets (no samples) of series matching every matcher with data in the range.
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Vec<(String, String)>>, StorageError> {
+        Ok(self
+            .select(matchers, start_ms, end_ms)?
+            .into_iter()
+            .map(|s| s.labels)
+            .collect())
+    }
+}

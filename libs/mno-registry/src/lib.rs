@@ -1,0 +1,1 @@
+//! root.modules.yaml: the module registry (model, validation, load plan, supervisor).
