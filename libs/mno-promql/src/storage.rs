@@ -69,6 +69,9 @@ pub struct SeriesData {
 pub struct StorageError(pub String);
 
 /// Read access to series, as the evaluator and the metadata endpoints need it.
+///
+/// An empty matcher list selects every series (the metadata endpoints use it
+/// for `/api/v1/labels` without `match[]`).
 pub trait Storage: Send + Sync {
     /// Series matching every matcher, with their samples in `[start_ms, end_ms]`.
     fn select(
@@ -91,4 +94,72 @@ pub trait Storage: Send + Sync {
             .map(|s| s.labels)
             .collect())
     }
+
+    /// Like [`Storage::select`], but gives up with [`SelectError::TooManySamples`]
+    /// once more than `max_samples` samples would be returned, so a query over a
+    /// huge range fails cleanly instead of exhausting memory. The provided
+    /// version selects everything first; a store that can count as it reads
+    /// should override it and stop early.
+    fn select_limited(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        max_samples: usize,
+    ) -> Result<Vec<SeriesData>, SelectError> {
+        let out = self.select(matchers, start_ms, end_ms)?;
+        let total: usize = out.iter().map(|s| s.samples.len()).sum();
+        if total > max_samples {
+            return Err(SelectError::TooManySamples);
+        }
+        Ok(out)
+    }
+
+    /// Sorted, distinct label names of series matching every matcher with data in the range.
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut names: Vec<String> = self
+            .series(matchers, start_ms, end_ms)?
+            .into_iter()
+            .flat_map(|ls| ls.into_iter().map(|(n, _)| n))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Sorted, distinct non-empty values of label `name` among series matching
+    /// every matcher with data in the range.
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut values: Vec<String> = self
+            .series(matchers, start_ms, end_ms)?
+            .into_iter()
+            .filter_map(|ls| ls.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))
+            .filter(|v| !v.is_empty())
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        Ok(values)
+    }
+}
+
+/// Why [`Storage::select_limited`] returned nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// More samples than the caller's budget matched.
+    #[error("too many samples")]
+    TooManySamples,
 }
