@@ -31,12 +31,17 @@ pub struct Snapshot {
 /// Receiver side of the tick channel; `None` until the first tick completes.
 pub type SnapshotRx = watch::Receiver<Option<Arc<Snapshot>>>;
 
+/// Extra families added to every tick by a consumer that describes itself (the store's
+/// `mno_store_*` statistics, for instance); called once per tick on the collection thread.
+pub type FamilySource = Arc<dyn Fn() -> Vec<Family> + Send + Sync>;
+
 /// Runs the collectors and keeps what rates need from the previous tick.
 pub struct Agent {
     collectors: Vec<Box<dyn Collector>>,
     ctx: Context,
     checker: Checker,
     prev: Option<Arc<Batch>>,
+    sources: Vec<FamilySource>,
 }
 
 impl Agent {
@@ -47,7 +52,13 @@ impl Agent {
             ctx: cfg.collectors.context(),
             checker,
             prev: None,
+            sources: Vec::new(),
         })
+    }
+
+    /// Add families from `source` to every tick.
+    pub fn add_source(&mut self, source: FamilySource) {
+        self.sources.push(source);
     }
 
     /// Names of the enabled collectors.
@@ -94,6 +105,9 @@ impl Agent {
         let derived = crate::derive::derive(&families, self.prev.as_deref(), started);
         families.extend(derived);
         families.extend(self.checker.families());
+        for s in &self.sources {
+            families.extend(s());
+        }
         families.push(success);
         families.push(duration);
         families.push(

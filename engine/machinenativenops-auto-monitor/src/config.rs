@@ -49,6 +49,8 @@ pub struct MonitorConfig {
     pub collectors: CollectorsConfig,
     /// HTTP service health checks.
     pub http_checks: Vec<HttpCheck>,
+    /// Alert rules, notifications, silences and the alerts API (see docs/alerting.md).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 impl Default for MonitorConfig {
@@ -65,6 +67,7 @@ impl Default for MonitorConfig {
             network: NetworkConfig::default(),
             collectors: CollectorsConfig::default(),
             http_checks: Vec::new(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }
@@ -180,8 +183,10 @@ pub struct AutoRepairConfig {
     pub max_repair_attempts: u32,
     /// Seconds to wait between attempts on the same alert.
     pub cooldown_period: u64,
-    /// Repair strategies (their shape is defined by the alerting engine).
-    pub strategies: Vec<serde_json::Value>,
+    /// Repair strategies: what to do for which alerts (see docs/alerting.md).
+    pub strategies: Vec<crate::alerts::StrategyConfig>,
+    /// Log what repairs would do without doing anything (also `serve --dry-run`).
+    pub dry_run: bool,
 }
 
 impl Default for AutoRepairConfig {
@@ -191,6 +196,7 @@ impl Default for AutoRepairConfig {
             max_repair_attempts: 3,
             cooldown_period: 300,
             strategies: Vec::new(),
+            dry_run: false,
         }
     }
 }
@@ -239,6 +245,16 @@ pub struct DatabaseConfig {
     /// Seconds between backups.
     #[schemars(range(min = 1))]
     pub backup_interval: i64,
+    /// Backups kept beside the database (`<name>.backup-<UTC time>.db`); older ones are deleted.
+    #[schemars(range(min = 1))]
+    pub backup_keep: i64,
+    /// Longest time span, in seconds, of a compressed block (one chunk per series).
+    #[schemars(range(min = 1))]
+    pub chunk_seconds: i64,
+    /// Most samples per series in a compressed chunk; bounds the memory of uncompacted
+    /// samples at short intervals.
+    #[schemars(range(min = 1))]
+    pub chunk_max_samples: i64,
 }
 
 impl Default for DatabaseConfig {
@@ -248,6 +264,9 @@ impl Default for DatabaseConfig {
             retention_days: 30,
             backup_enabled: true,
             backup_interval: 3600,
+            backup_keep: 5,
+            chunk_seconds: 7200,
+            chunk_max_samples: 720,
         }
     }
 }
@@ -343,6 +362,8 @@ pub struct FlagOverrides {
     pub bind: Option<String>,
     /// `--interval`.
     pub interval: Option<u64>,
+    /// `serve --dry-run`: repairs are logged, not done.
+    pub dry_run: bool,
 }
 
 /// A loaded, validated configuration and what was noticed while loading it.
@@ -406,6 +427,7 @@ pub const ENV_VARS: &[&str] = &[
     "MNO_BIND",
     "MNO_DB_PATH",
     "MNO_INTERVAL",
+    "MNO_API_TOKEN",
 ];
 
 /// Load the configuration: `file` (or `MNO_CONFIG`, or the embedded default), then the
@@ -441,6 +463,7 @@ pub fn load(
         ("MNO_BIND", "monitoring.bind_address"),
         ("MNO_DB_PATH", "database.path"),
         ("MNO_INTERVAL", "monitoring.interval"),
+        ("MNO_API_TOKEN", "alerts.api_token"),
     ] {
         if env(var).is_some_and(|v| !v.trim().is_empty() || var == "MNO_LOG_FILE") {
             overrides.insert(key.to_string(), format!("environment {var}"));
@@ -522,6 +545,9 @@ fn apply_env(c: &mut MonitorConfig, env: &dyn Fn(&str) -> Option<String>) -> Res
             })?;
         c.monitoring.interval = i;
     }
+    if let Some(v) = get("MNO_API_TOKEN") {
+        c.alerts.api_token = Some(v.trim().to_string());
+    }
     Ok(())
 }
 
@@ -540,6 +566,9 @@ fn apply_flags(c: &mut MonitorConfig, f: &FlagOverrides) {
     }
     if let Some(i) = f.interval {
         c.monitoring.interval = i as i64;
+    }
+    if f.dry_run {
+        c.auto_repair.dry_run = true;
     }
 }
 
@@ -645,6 +674,24 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
             ),
         );
     }
+    for (k, v) in [
+        ("database.backup_keep", c.database.backup_keep),
+        ("database.chunk_seconds", c.database.chunk_seconds),
+        ("database.chunk_max_samples", c.database.chunk_max_samples),
+    ] {
+        if v < 1 {
+            return e(k, format!("must be at least 1 (got {v})"));
+        }
+    }
+    if c.database.chunk_max_samples > 1_000_000 {
+        return e(
+            "database.chunk_max_samples",
+            format!(
+                "must be at most 1000000 (got {})",
+                c.database.chunk_max_samples
+            ),
+        );
+    }
     if c.database.path.trim().is_empty() {
         return e("database.path", "must not be empty".into());
     }
@@ -697,6 +744,8 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
             }
         }
     }
+    crate::alerts::rules::validate_config_rules(c)?;
+    crate::alerts::settings::Settings::build(c)?;
     for (layer, map) in [
         ("foundation_layer", &c.services.foundation_layer),
         ("intelligence_layer", &c.services.intelligence_layer),
@@ -720,6 +769,17 @@ impl MonitorConfig {
         }
         for v in c.network.headers.values_mut() {
             *v = "***".into();
+        }
+        if c.alerts.api_token.is_some() {
+            c.alerts.api_token = Some("***".into());
+        }
+        for n in &mut c.alerts.notifiers {
+            if n.bearer_token.is_some() {
+                n.bearer_token = Some("***".into());
+            }
+            for v in n.headers.values_mut() {
+                *v = "***".into();
+            }
         }
         serde_saphyr::to_string(&c).map_err(|e| e.to_string())
     }

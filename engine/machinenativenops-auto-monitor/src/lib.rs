@@ -8,6 +8,7 @@
 //! flags and calls into this library.
 
 pub mod agent;
+pub mod alerts;
 pub mod api;
 pub mod checks;
 pub mod collectors;
@@ -16,6 +17,7 @@ pub mod derive;
 pub mod exposition;
 pub mod metrics;
 pub mod service;
+pub mod store;
 
 pub use agent::{Agent, Snapshot};
 pub use config::{MonitorConfig, load};

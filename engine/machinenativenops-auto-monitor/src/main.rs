@@ -12,7 +12,7 @@ use machinenativenops_auto_monitor::{exposition, service};
 /// With no configuration file the embedded default_config.yaml is used.
 /// Precedence: built-in defaults < file (--config or MNO_CONFIG) < MNO_* environment < flags.
 /// Environment: MNO_CONFIG, MNO_LOG_LEVEL, MNO_LOG_FORMAT, MNO_LOG_FILE, MNO_PORT, MNO_BIND,
-/// MNO_DB_PATH, MNO_INTERVAL.
+/// MNO_DB_PATH, MNO_INTERVAL, MNO_API_TOKEN.
 #[derive(Parser, Debug)]
 #[command(name = "machinenativenops-auto-monitor", version, about, long_about)]
 struct Cli {
@@ -48,6 +48,14 @@ enum Command {
         /// Seconds between collections (overrides monitoring.interval and MNO_INTERVAL).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         interval: Option<u64>,
+        /// Log what auto-repair would do and do nothing (sets auto_repair.dry_run).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check alert rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
     },
     /// Collect and print a snapshot of every metric.
     Collect {
@@ -63,6 +71,57 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Back up the local time-series store into the rotating set beside it.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+    /// Replace the local store with a backup (stop the agent first; the current database is
+    /// moved aside, not deleted).
+    Restore {
+        /// The backup file to restore.
+        file: PathBuf,
+    },
+    /// Run a PromQL query against the local store and print a table.
+    ///
+    /// Times are Unix seconds or RFC 3339; steps are seconds or durations like 15s.
+    /// Any of --start/--end/--step makes it a range query.
+    Query {
+        /// The PromQL expression.
+        expr: String,
+        /// Evaluation time of an instant query (default: now).
+        #[arg(long)]
+        time: Option<String>,
+        /// Range start (default: one hour before --end).
+        #[arg(long)]
+        start: Option<String>,
+        /// Range end (default: now).
+        #[arg(long)]
+        end: Option<String>,
+        /// Range step (default: the range / 250, at least 1s).
+        #[arg(long)]
+        step: Option<String>,
+        /// Print Prometheus' JSON response instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesCommand {
+    /// Check a Prometheus rule file, or (without FILE) every rule the configuration loads:
+    /// the defaults, `alerts.rules` and `alerts.rule_files`. Problems are printed as
+    /// file:line:column: key: message; the exit status is 2 when there is any.
+    Check {
+        /// A rule file (`groups: [...]`).
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BackupCommand {
+    /// Take an online backup now (the agent may keep running).
+    Now,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -112,11 +171,13 @@ fn main() -> ExitCode {
         port,
         bind,
         interval,
+        dry_run,
     } = &cli.command
     {
         flags.port = *port;
         flags.bind = bind.clone();
         flags.interval = *interval;
+        flags.dry_run = *dry_run;
     }
     let env = |k: &str| std::env::var(k).ok();
     let file = match &cli.command {
@@ -136,6 +197,105 @@ fn main() -> ExitCode {
         Command::Serve { .. } => run_serve(eff),
         Command::Collect { once, format } => run_collect(eff, once, format),
         Command::Config { command } => run_config(eff, command),
+        Command::Rules {
+            command: RulesCommand::Check { file },
+        } => run_rules_check(eff, file.as_deref()),
+        Command::Backup {
+            command: BackupCommand::Now,
+        } => run_backup_now(eff),
+        Command::Restore { file } => run_restore(eff, &file),
+        Command::Query {
+            expr,
+            time,
+            start,
+            end,
+            step,
+            json,
+        } => run_query(
+            eff,
+            machinenativenops_auto_monitor::api::query::CliQuery {
+                expr,
+                time,
+                start,
+                end,
+                step,
+            },
+            json,
+        ),
+    }
+}
+
+fn run_rules_check(eff: Effective, file: Option<&std::path::Path>) -> ExitCode {
+    use machinenativenops_auto_monitor::alerts::rules;
+    let (what, result) = match file {
+        Some(f) => (f.display().to_string(), rules::check_file(f)),
+        None => (
+            eff.source.to_string(),
+            rules::load(&eff.config, &eff.source, &eff.index),
+        ),
+    };
+    match result {
+        Ok(set) => {
+            for w in &set.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{what}: SUCCESS: {} rules found", set.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{what}: FAILED: {} problem(s)", errors.len());
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// The store file the configuration resolves to (the same rule `serve` uses).
+fn db_path(eff: &Effective) -> PathBuf {
+    mno_common::resolve_data_file(
+        std::path::Path::new(&eff.config.database.path),
+        "auto_monitor",
+    )
+    .path
+}
+
+fn run_backup_now(eff: Effective) -> ExitCode {
+    quiet_logging(&eff);
+    let db = db_path(&eff);
+    let keep = eff.config.database.backup_keep.max(1) as usize;
+    match machinenativenops_auto_monitor::store::backup::take_backup(&db, keep) {
+        Ok(p) => {
+            println!("backup written: {}", p.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: backup of {}: {e}", db.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_restore(eff: Effective, file: &std::path::Path) -> ExitCode {
+    quiet_logging(&eff);
+    let db = db_path(&eff);
+    match machinenativenops_auto_monitor::store::backup::restore(&db, file) {
+        Ok(r) => {
+            if let Some(p) = r.previous_moved_to {
+                println!("previous database moved to {}", p.display());
+            }
+            println!("restored {} into {}", file.display(), db.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "error: restore {} into {}: {e}",
+                file.display(),
+                db.display()
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -185,7 +345,7 @@ fn run_serve(eff: Effective) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(service::serve(&eff)) {
+    match rt.block_on(service::serve(&eff, &data.path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -316,5 +476,37 @@ fn run_config(eff: Effective, command: ConfigCommand) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn run_query(
+    eff: Effective,
+    q: machinenativenops_auto_monitor::api::query::CliQuery,
+    json: bool,
+) -> ExitCode {
+    use machinenativenops_auto_monitor::api::query;
+    quiet_logging(&eff);
+    let db = db_path(&eff);
+    // Read-only: the agent may be running and writing the same file.
+    let store = match machinenativenops_auto_monitor::store::Store::open_read_only(&db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open the store {}: {e}", db.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match query::run_cli_query(&store, &q) {
+        Ok(v) if json => {
+            println!("{}", mno_promql::json::render_success(&v));
+            ExitCode::SUCCESS
+        }
+        Ok(v) => {
+            print!("{}", query::table(&v));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {} ({})", e, e.error_type());
+            ExitCode::from(EXIT_CONFIG)
+        }
     }
 }

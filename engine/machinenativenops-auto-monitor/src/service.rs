@@ -31,6 +31,9 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
+    /// The local store could not be opened or started.
+    #[error("database {0}")]
+    Store(String),
 }
 
 /// The socket address the configuration asks for.
@@ -71,8 +74,8 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Run until SIGINT/SIGTERM: bind, tick, serve.
-pub async fn serve(eff: &Effective) -> Result<(), ServeError> {
+/// Run until SIGINT/SIGTERM: bind, open the store at `db_path`, tick, serve.
+pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), ServeError> {
     let cfg = &eff.config;
     let addr = listen_addr(eff)?;
     // Bind before anything else so a port in use fails fast and clearly.
@@ -84,7 +87,13 @@ pub async fn serve(eff: &Effective) -> Result<(), ServeError> {
             source,
         })?;
     let checker = Checker::new(checks::specs(cfg).map_err(ServeError::Setup)?);
-    let agent = Agent::new(cfg, checker.clone()).map_err(ServeError::Setup)?;
+    let mut agent = Agent::new(cfg, checker.clone()).map_err(ServeError::Setup)?;
+    let store = open_store(db_path, &cfg.database).await?;
+    agent.add_source(crate::store::stats::family_source(store.clone()));
+    let alerts = crate::alerts::Engine::new(eff, &crate::alerts::db_path(db_path))
+        .map_err(ServeError::Setup)?;
+    alerts.set_storage(store.clone());
+    agent.add_source(Arc::new(alerts.families_source()));
     let stop = CancellationToken::new();
     if !checker.is_empty() {
         let client = checks::http_client(cfg).map_err(ServeError::Setup)?;
@@ -99,11 +108,17 @@ pub async fn serve(eff: &Effective) -> Result<(), ServeError> {
     );
     let (tx, rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
     let interval = Duration::from_secs(cfg.monitoring.interval.max(1) as u64);
+    let worker = crate::store::worker::StoreWorker::spawn(store.clone())
+        .map_err(|e| ServeError::Store(e.to_string()))?;
+    let feeder = tokio::spawn(crate::store::worker::feed(worker, rx.clone(), stop.clone()));
+    alerts.spawn(rx.clone(), stop.clone());
     let ticks = tokio::spawn(agent::run(agent, interval, tx, stop.clone()));
     let app = crate::api::router(crate::api::AppState {
         snapshots: rx,
         started: Instant::now(),
-    });
+        store: Some(store),
+    })
+    .merge(crate::alerts::api::router(alerts));
     let stop_http = stop.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         tokio::select! {
@@ -115,7 +130,25 @@ pub async fn serve(eff: &Effective) -> Result<(), ServeError> {
     tracing::info!("shutting down");
     stop.cancel();
     let _ = ticks.await;
+    let _ = feeder.await;
     result
+}
+
+/// Open (checking, and recovering from a backup if damaged) the local store.
+async fn open_store(
+    path: &std::path::Path,
+    db: &crate::config::DatabaseConfig,
+) -> Result<Arc<crate::store::Store>, ServeError> {
+    let (path, opts) = (
+        path.to_path_buf(),
+        crate::store::StoreOptions::from_config(db),
+    );
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || crate::store::Store::open(&path, opts))
+        .await
+        .map_err(|e| ServeError::Store(format!("{shown}: {e}")))?
+        .map(Arc::new)
+        .map_err(|e| ServeError::Store(format!("{shown}: {e}")))
 }
 
 /// Collect one snapshot (probing the HTTP checks once first) without serving.

@@ -11,6 +11,9 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::agent::SnapshotRx;
+
+pub mod query;
+mod tsdb;
 use crate::exposition::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics};
 
 /// What the handlers share.
@@ -20,17 +23,26 @@ pub struct AppState {
     pub snapshots: SnapshotRx,
     /// When the process started serving.
     pub started: Instant,
+    /// The local time-series store (`None` when it is not open, e.g. in unit tests).
+    pub store: Option<Arc<crate::store::Store>>,
 }
 
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
+    // The PromQL API reads the store through mno_promql's Storage trait.
+    let query_storage = state
+        .store
+        .clone()
+        .map(|s| s as Arc<dyn mno_promql::Storage>);
     Router::new()
         .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/api/v1/status/tsdb", get(tsdb::status))
         .fallback(not_found)
         .with_state(Arc::new(state))
+        .merge(query::routes_optional(query_storage))
 }
 
 /// A JSON error body `{error, detail}` with a status.
@@ -167,6 +179,7 @@ mod tests {
         let app = router(AppState {
             snapshots: rx,
             started: Instant::now(),
+            store: None,
         });
         assert_eq!(
             status_of(&app, "/ready").await,

@@ -1,0 +1,175 @@
+//! The compactor: turns the oldest head ticks into a block of compressed chunks.
+//!
+//! A block is cut when the head holds `block_max_ticks` ticks or spans
+//! `block_ms`. The block row (with the tick times), one chunk row per series
+//! and the removal of the compacted head rows are one transaction, so a crash
+//! leaves either the head rows or the block, never both or neither.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rusqlite::params;
+
+use super::chunk;
+use super::head::HeadTick;
+use super::{BlockMeta, Store, StoreError, dod};
+
+impl Store {
+    /// Number of head ticks that form the next block, if one is due.
+    pub fn compaction_due(&self) -> Option<usize> {
+        let st = self.state();
+        let ticks = st.head.ticks();
+        let oldest = ticks.front()?.ts;
+        let newest = ticks.back()?.ts;
+        let max = self.opts.block_max_ticks as usize;
+        if ticks.len() >= max {
+            return Some(max);
+        }
+        if newest - oldest >= self.opts.block_ms {
+            return Some(ticks.partition_point(|t| t.ts < oldest + self.opts.block_ms));
+        }
+        None
+    }
+
+    /// Compact one block if one is due; `Ok(true)` when a block was written.
+    pub fn compact_step(&self) -> Result<bool, StoreError> {
+        match self.compaction_due() {
+            Some(n) if n > 0 => self.compact_ticks(n).map(|_| true),
+            _ => Ok(false),
+        }
+    }
+
+    /// Compact the whole head (benchmarks, tests, `backup`-quality snapshots); returns the
+    /// number of blocks written.
+    pub fn compact_all(&self) -> Result<usize, StoreError> {
+        let mut blocks = 0;
+        loop {
+            let n = match self.compaction_due() {
+                Some(n) if n > 0 => n,
+                _ => {
+                    let st = self.state();
+                    let ticks = st.head.ticks();
+                    match ticks.front() {
+                        None => return Ok(blocks),
+                        Some(f) => ticks.partition_point(|t| t.ts < f.ts + self.opts.block_ms),
+                    }
+                }
+            };
+            self.compact_ticks(n.max(1))?;
+            blocks += 1;
+        }
+    }
+
+    /// Write the oldest `n` head ticks as one block.
+    fn compact_ticks(&self, n: usize) -> Result<(), StoreError> {
+        let w = self.writer()?;
+        let ticks: Vec<Arc<HeadTick>> = self.state().head.ticks().iter().take(n).cloned().collect();
+        let (Some(first), Some(last)) = (ticks.first(), ticks.last()) else {
+            return Ok(());
+        };
+        let (min_ts, max_ts, last_seq) = (first.ts, last.ts, last.seq);
+        let times: Vec<i64> = ticks.iter().map(|t| t.ts).collect();
+        let columns = transpose(&ticks);
+        let encoded: Vec<(u32, Vec<u8>)> = columns
+            .iter()
+            .map(|c| {
+                (
+                    c.id,
+                    chunk::encode(self.opts.codec, &chunk::runs_of(&c.idx), &c.vals),
+                )
+            })
+            .collect();
+        let samples: u64 = columns.iter().map(|c| c.vals.len() as u64).sum();
+        let tx = w.conn.unchecked_transaction()?;
+        tx.prepare_cached(
+            "INSERT INTO block (min_ts, max_ts, ticks, samples, first_chunk, last_chunk, times)
+             VALUES (?1, ?2, ?3, ?4, 0, 0, ?5)",
+        )?
+        .execute(params![
+            min_ts,
+            max_ts,
+            ticks.len() as i64,
+            samples as i64,
+            dod::encode(&times)
+        ])?;
+        let block_id = tx.last_insert_rowid();
+        let (mut first_chunk, mut last_chunk) = (0i64, -1i64);
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO chunk (series_id, block_id, data) VALUES (?1, ?2, ?3)",
+            )?;
+            for (i, (id, data)) in encoded.iter().enumerate() {
+                ins.execute(params![*id as i64, block_id, data])?;
+                let rowid = tx.last_insert_rowid();
+                if i == 0 {
+                    first_chunk = rowid;
+                }
+                last_chunk = rowid;
+            }
+        }
+        tx.execute(
+            "UPDATE block SET first_chunk = ?1, last_chunk = ?2 WHERE id = ?3",
+            params![first_chunk, last_chunk, block_id],
+        )?;
+        tx.execute("DELETE FROM head WHERE seq <= ?1", params![last_seq])?;
+        tx.commit()?;
+        let meta = BlockMeta {
+            id: block_id,
+            min_ts,
+            max_ts,
+            ticks: ticks.len() as u32,
+            samples,
+            first_chunk,
+            last_chunk,
+        };
+        {
+            let mut st = self.state_mut();
+            st.head.drop_front(ticks.len());
+            st.blocks.push(meta);
+            st.block_samples += samples;
+        }
+        drop(w);
+        self.counters
+            .blocks_compacted
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            block = block_id,
+            ticks = ticks.len(),
+            samples,
+            series = encoded.len(),
+            "block compacted"
+        );
+        Ok(())
+    }
+}
+
+/// One series' samples within a block: tick indices and values.
+struct Column {
+    id: u32,
+    idx: Vec<u32>,
+    vals: Vec<f64>,
+}
+
+/// Turn ticks (rows of series) into columns (series of ticks), ascending by series id.
+fn transpose(ticks: &[Arc<HeadTick>]) -> Vec<Column> {
+    let mut slot: HashMap<u32, usize> = HashMap::new();
+    let mut cols: Vec<Column> = Vec::new();
+    let n = ticks.len();
+    for (i, t) in ticks.iter().enumerate() {
+        for (&id, &v) in t.ids.iter().zip(&t.vals) {
+            let s = *slot.entry(id).or_insert_with(|| {
+                cols.push(Column {
+                    id,
+                    idx: Vec::with_capacity(n),
+                    vals: Vec::with_capacity(n),
+                });
+                cols.len() - 1
+            });
+            cols[s].idx.push(i as u32);
+            cols[s].vals.push(v);
+        }
+    }
+    cols.sort_unstable_by_key(|c| c.id);
+    cols
+}

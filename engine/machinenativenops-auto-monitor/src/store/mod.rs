@@ -1,0 +1,494 @@
+//! The local time-series store: SQLite (WAL) with a head and compressed chunks.
+//!
+//! ```text
+//! tick batch ──append──▶ head table (one row per tick, one transaction)  + in-memory head
+//!                              │ compactor (background, one block at a time)
+//!                              ▼
+//!                        block (tick times, delta-of-delta) + chunk per series (values, pco)
+//!                              │ retention (older than retention_days) + incremental vacuum
+//!                              ▼
+//!                        deleted, space returned to the file system
+//! ```
+//!
+//! Every series of a tick shares the tick's timestamp, so a *block* stores the
+//! times of its ticks once and each series' *chunk* stores only which of those
+//! ticks it has (runs of indices) and its values. Queries read the blocks
+//! overlapping the range plus the head, under one snapshot of the in-memory
+//! catalog so a block being written or deleted never shows twice or not at
+//! all. One writer (the store thread in [`worker`]) appends, compacts, applies
+//! retention and schedules backups; readers use their own connections.
+//! The layout and the measurements behind it are in docs/storage.md.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::SystemTime;
+
+use rusqlite::{Connection, params};
+
+pub mod backup;
+pub mod bits;
+pub mod chunk;
+pub mod compactor;
+pub mod dod;
+pub mod gorilla;
+pub mod head;
+pub mod query;
+pub mod retention;
+pub mod schema;
+pub mod series;
+pub mod stats;
+pub mod worker;
+
+pub use chunk::Codec;
+pub use stats::Stats;
+
+use head::{Head, HeadTick};
+use series::SeriesCache;
+
+/// Why the store could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Stored data does not decode.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// Another process holds the database.
+    #[error("{0}")]
+    Locked(String),
+    /// The request cannot be honoured (bad file, out-of-order tick, …).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// How the store behaves; built from the `database` configuration section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// Blocks whose newest sample is older than this many milliseconds are deleted.
+    pub retention_ms: i64,
+    /// Longest time span of a block, milliseconds.
+    pub block_ms: i64,
+    /// Most ticks in a block (bounds head memory at short intervals).
+    pub block_max_ticks: u32,
+    /// Codec of new chunks.
+    pub codec: Codec,
+    /// Online backups: `None` when disabled.
+    pub backup: Option<backup::BackupOptions>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            retention_ms: 30 * 86_400_000,
+            block_ms: 7_200_000,
+            block_max_ticks: 720,
+            codec: Codec::CHOSEN,
+            backup: None,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Options from the configuration's `database` section.
+    pub fn from_config(db: &crate::config::DatabaseConfig) -> StoreOptions {
+        StoreOptions {
+            retention_ms: db.retention_days.max(1).saturating_mul(86_400_000),
+            block_ms: db.chunk_seconds.max(1).saturating_mul(1000),
+            block_max_ticks: db.chunk_max_samples.clamp(1, u32::MAX as i64) as u32,
+            codec: Codec::CHOSEN,
+            backup: db.backup_enabled.then(|| backup::BackupOptions {
+                interval_ms: db.backup_interval.max(1).saturating_mul(1000),
+                keep: db.backup_keep.max(1) as usize,
+            }),
+        }
+    }
+}
+
+/// A compacted block as the catalog knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockMeta {
+    /// Row id (ascending with time).
+    pub id: i64,
+    /// Time of the first tick.
+    pub min_ts: i64,
+    /// Time of the last tick.
+    pub max_ts: i64,
+    /// Ticks in the block.
+    pub ticks: u32,
+    /// Samples in all its chunks.
+    pub samples: u64,
+    /// Row ids of its chunks, first..=last.
+    pub first_chunk: i64,
+    /// See `first_chunk`.
+    pub last_chunk: i64,
+}
+
+/// What readers see: the head and the block catalog, swapped together.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub head: Head,
+    pub blocks: Vec<BlockMeta>,
+    pub block_samples: u64,
+    pub series: u64,
+}
+
+/// The single writer's connection and caches.
+pub(crate) struct Writer {
+    pub conn: Connection,
+    pub cache: SeriesCache,
+}
+
+/// Counters shown in stats and `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub ticks_appended: AtomicU64,
+    pub samples_appended: AtomicU64,
+    pub ticks_rejected: AtomicU64,
+    pub write_errors: AtomicU64,
+    pub blocks_compacted: AtomicU64,
+    pub blocks_deleted: AtomicU64,
+    pub backups: AtomicU64,
+    pub backup_failures: AtomicU64,
+    pub last_backup_ms: AtomicU64,
+}
+
+/// The store. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Store {
+    path: PathBuf,
+    opts: StoreOptions,
+    writer: Option<Mutex<Writer>>,
+    state: RwLock<State>,
+    readers: Mutex<Vec<Connection>>,
+    pub(crate) counters: Counters,
+    _lock: Option<backup::LockFile>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("writable", &self.writer.is_some())
+            .finish()
+    }
+}
+
+/// One sample to append: metric name, labels (any order), value.
+pub type SampleRef<'a> = (&'a str, &'a [(String, String)], f64);
+
+/// Result of appending one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Tick time, ms.
+    pub ts: i64,
+    /// Samples stored (duplicates within the tick dropped).
+    pub samples: usize,
+    /// Order-independent digest of (series, value) pairs: see [`tick_digest`].
+    pub digest: u64,
+}
+
+/// Digest of one sample, summed (wrapping) over a tick: the crash test compares the sum
+/// logged at commit with the one recomputed from what a query returns.
+pub fn sample_digest(series_hash: u64, value: f64) -> u64 {
+    // splitmix64 finaliser: sums of these do not cancel the way plain XORs of labels would.
+    let mut z = series_hash ^ value.to_bits().rotate_left(17);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Digest of a tick from its series' full label sets (as queries return them) and values.
+pub fn tick_digest<'a>(samples: impl IntoIterator<Item = (&'a [(String, String)], f64)>) -> u64 {
+    samples.into_iter().fold(0u64, |acc, (labels, v)| {
+        let name = labels
+            .iter()
+            .find(|(k, _)| k == series::NAME_LABEL)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        let text = series::canonical(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        acc.wrapping_add(sample_digest(
+            series::fnv1a(&[name.as_bytes(), text.as_bytes()]),
+            v,
+        ))
+    })
+}
+
+/// Milliseconds since the Unix epoch of a system time (0 before the epoch).
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Open the store at `path` for writing: lock it, check it (restoring the newest good
+    /// backup if it is damaged), and load the head and block catalog.
+    pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        let lock = backup::LockFile::acquire(path)?;
+        backup::recover_if_damaged(path)?;
+        backup::remove_partial_backups(path);
+        let conn = schema::open_writer(path)?;
+        let cache = SeriesCache::load(&conn)?;
+        let state = load_state(&conn)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            opts,
+            writer: Some(Mutex::new(Writer { conn, cache })),
+            state: RwLock::new(state),
+            readers: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+            _lock: Some(lock),
+        })
+    }
+
+    /// Open an existing store for queries only (another process may be writing it).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{}: no such database",
+                path.display()
+            )));
+        }
+        let conn = schema::open_reader(path)?;
+        let state = load_state(&conn)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            opts: StoreOptions::default(),
+            writer: None,
+            state: RwLock::new(state),
+            readers: Mutex::new(vec![conn]),
+            counters: Counters::default(),
+            _lock: None,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &StoreOptions {
+        &self.opts
+    }
+
+    pub(crate) fn writer(&self) -> Result<MutexGuard<'_, Writer>, StoreError> {
+        self.writer
+            .as_ref()
+            .ok_or_else(|| StoreError::Invalid("the store is open read-only".into()))?
+            .lock()
+            .map_err(|_| StoreError::Invalid("a store writer panicked".into()))
+    }
+
+    pub(crate) fn state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run `f` with a read connection from the pool.
+    pub(crate) fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => schema::open_reader(&self.path)?,
+        };
+        // One read transaction: every statement of the query sees the same snapshot.
+        let r = conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(StoreError::from)
+            .and_then(|_| {
+                let r = f(&conn);
+                let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                conn.execute_batch(end)?;
+                r
+            });
+        if !conn.is_autocommit() {
+            // A failed COMMIT must not leave the pooled connection inside a transaction.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 4 {
+            pool.push(conn);
+        }
+        r
+    }
+
+    /// Append one collection tick.
+    pub fn append_batch(&self, batch: &crate::metrics::Batch) -> Result<Appended, StoreError> {
+        let ts = unix_ms(batch.collected_at);
+        self.append(
+            ts,
+            batch.families.iter().flat_map(|f| {
+                f.samples
+                    .iter()
+                    .map(move |s| (f.name.as_str(), s.labels.as_slice(), s.value))
+            }),
+        )
+    }
+
+    /// Append one tick of samples at `ts` (ms) in one transaction. A tick not newer than
+    /// the last one is refused (as Prometheus refuses out-of-order samples).
+    pub fn append<'a>(
+        &self,
+        ts: i64,
+        samples: impl IntoIterator<Item = SampleRef<'a>>,
+    ) -> Result<Appended, StoreError> {
+        let mut w = self.writer()?;
+        let last = {
+            let st = self.state();
+            st.head.newest().or(st.blocks.last().map(|b| b.max_ts))
+        };
+        if let Some(last) = last.filter(|l| ts <= *l) {
+            self.counters.ticks_rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(StoreError::Invalid(format!(
+                "tick at {ts} ms is not newer than the last stored tick ({last} ms); dropped"
+            )));
+        }
+        let r = self.append_locked(&mut w, ts, samples);
+        if r.is_err() {
+            self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn append_locked<'a>(
+        &self,
+        w: &mut Writer,
+        ts: i64,
+        samples: impl IntoIterator<Item = SampleRef<'a>>,
+    ) -> Result<Appended, StoreError> {
+        let Writer { conn, cache } = w;
+        let tx = conn.unchecked_transaction()?;
+        let mut pairs: Vec<(u32, u64, f64)> = Vec::new();
+        let resolved: Result<(), StoreError> = (|| {
+            for (name, labels, v) in samples {
+                let (id, hash) = cache.resolve(&tx, name, labels)?;
+                pairs.push((id, hash, v));
+            }
+            Ok(())
+        })();
+        if let Err(e) = resolved {
+            drop(tx);
+            cache.rollback();
+            return Err(e);
+        }
+        pairs.sort_by_key(|p| p.0);
+        // The same series twice in one tick: keep the first, as a scrape would reject the rest.
+        pairs.dedup_by_key(|p| p.0);
+        let ids: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        let vals: Vec<f64> = pairs.iter().map(|p| p.2).collect();
+        let digest = pairs
+            .iter()
+            .fold(0u64, |acc, p| acc.wrapping_add(sample_digest(p.1, p.2)));
+        let data = head::encode(&ids, &vals);
+        let written: Result<i64, rusqlite::Error> = (|| {
+            tx.prepare_cached("INSERT INTO head (ts, data) VALUES (?1, ?2)")?
+                .execute(params![ts, data])?;
+            let seq = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(seq)
+        })();
+        let seq = match written {
+            Ok(s) => s,
+            Err(e) => {
+                cache.rollback();
+                return Err(e.into());
+            }
+        };
+        cache.commit();
+        let n = ids.len();
+        let series_count = cache.len() as u64;
+        {
+            let mut st = self.state_mut();
+            st.head.push(Arc::new(HeadTick { seq, ts, ids, vals }));
+            st.series = series_count;
+        }
+        self.counters.ticks_appended.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .samples_appended
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(Appended {
+            ts,
+            samples: n,
+            digest,
+        })
+    }
+
+    /// Series ids present in the head (for series garbage collection).
+    pub(crate) fn head_series(&self) -> BTreeSet<u32> {
+        let st = self.state();
+        st.head
+            .ticks()
+            .iter()
+            .flat_map(|t| t.ids.iter().copied())
+            .collect()
+    }
+}
+
+/// Read the block catalog and replay the head table into memory.
+fn load_state(conn: &Connection) -> Result<State, StoreError> {
+    let mut st = State::default();
+    let mut q = conn.prepare(
+        "SELECT id, min_ts, max_ts, ticks, samples, first_chunk, last_chunk FROM block ORDER BY id",
+    )?;
+    let blocks = q.query_map([], |r| {
+        Ok(BlockMeta {
+            id: r.get(0)?,
+            min_ts: r.get(1)?,
+            max_ts: r.get(2)?,
+            ticks: r.get::<_, i64>(3)? as u32,
+            samples: r.get::<_, i64>(4)? as u64,
+            first_chunk: r.get(5)?,
+            last_chunk: r.get(6)?,
+        })
+    })?;
+    for b in blocks {
+        let b = b?;
+        st.block_samples += b.samples;
+        st.blocks.push(b);
+    }
+    let mut q = conn.prepare("SELECT seq, ts, data FROM head ORDER BY seq")?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (seq, ts, data) = row?;
+        let (ids, vals) = head::decode(&data)
+            .map_err(|_| StoreError::Corrupt(format!("head tick {seq} does not decode")))?;
+        st.head.push(Arc::new(HeadTick { seq, ts, ids, vals }));
+    }
+    st.series = conn.query_row("SELECT count(*) FROM series", [], |r| r.get::<_, i64>(0))? as u64;
+    Ok(st)
+}

@@ -1,0 +1,179 @@
+//! Opening connections: pragmas, the schema, and the format check.
+//!
+//! Pragmas and why:
+//! - `journal_mode=WAL`: readers (HTTP queries, backups) never block the
+//!   writer, and a commit is one sequential append to the WAL file.
+//! - `synchronous=FULL`: every commit (one per tick) is fsynced before it
+//!   returns, so an OS crash or power cut, not only a killed process, loses at
+//!   most the tick being written. It costs one fsync per tick, at most one a
+//!   second; `NORMAL` would only survive process crashes (docs/storage.md).
+//! - `auto_vacuum=INCREMENTAL`: set before the first table exists, so space
+//!   freed by retention can be returned to the file system in small steps.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::StoreError;
+
+/// Version of the on-disk layout, in the `meta` table.
+pub const FORMAT: &str = "1";
+
+/// `PRAGMA application_id` of a store file ("MNO1"), so `file(1)` and tools can tell it apart.
+pub const APPLICATION_ID: i32 = 0x4d4e_4f31;
+
+const DDL: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS series (
+    id     INTEGER PRIMARY KEY,
+    name   TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    hash   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS series_hash ON series (hash);
+CREATE TABLE IF NOT EXISTS label (
+    name      TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    series_id INTEGER NOT NULL,
+    PRIMARY KEY (name, value, series_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS head (
+    seq  INTEGER PRIMARY KEY,
+    ts   INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS block (
+    id          INTEGER PRIMARY KEY,
+    min_ts      INTEGER NOT NULL,
+    max_ts      INTEGER NOT NULL,
+    ticks       INTEGER NOT NULL,
+    samples     INTEGER NOT NULL,
+    first_chunk INTEGER NOT NULL,
+    last_chunk  INTEGER NOT NULL,
+    times       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunk (
+    id        INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL,
+    block_id  INTEGER NOT NULL,
+    data      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunk_series ON chunk (series_id, block_id);
+";
+
+/// Open (creating if needed) the store file for writing, with the pragmas above.
+pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let fresh: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    if fresh == 0 {
+        // Only effective before the first table is created.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Invalid(format!(
+            "{}: cannot switch to WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Keep the WAL from staying at its high-water mark after a checkpoint.
+    conn.pragma_update(None, "journal_size_limit", 8 << 20)?;
+    check_foreign(&conn, path)?;
+    conn.execute_batch(&format!("BEGIN; {DDL} COMMIT;"))?;
+    let format: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match format.as_deref() {
+        None => {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('format', ?1)",
+                [FORMAT],
+            )?;
+        }
+        Some(FORMAT) => {}
+        Some(other) => {
+            return Err(StoreError::Invalid(format!(
+                "{}: store format {other} is not supported by this version (expects {FORMAT})",
+                path.display()
+            )));
+        }
+    }
+    Ok(conn)
+}
+
+/// Refuse a SQLite file that holds someone else's tables.
+fn check_foreign(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !tables.is_empty() && !tables.iter().any(|t| t == "meta") {
+        return Err(StoreError::Invalid(format!(
+            "{}: not an Auto-Monitor store (has tables {tables:?}); refusing to write into it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Open an existing store file for reading only.
+pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// `PRAGMA quick_check` (or `integrity_check` when `full`): `Ok(())` or the problems found.
+pub fn check(conn: &Connection, full: bool) -> Result<(), String> {
+    let sql = if full {
+        "PRAGMA integrity_check"
+    } else {
+        "PRAGMA quick_check"
+    };
+    let rows: Result<Vec<String>, rusqlite::Error> = conn
+        .prepare(sql)
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect());
+    match rows {
+        Ok(r) if r.len() == 1 && r[0] == "ok" => Ok(()),
+        Ok(r) => Err(r.join("; ")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether `path` is a readable store that passes `quick_check` and has the `meta` table.
+pub fn is_good_store(path: &Path) -> Result<(), String> {
+    let conn = open_reader(path).map_err(|e| e.to_string())?;
+    check(&conn, false)?;
+    let format: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| format!("not an Auto-Monitor store: {e}"))?;
+    match format.as_deref() {
+        Some(FORMAT) => Ok(()),
+        Some(f) => Err(format!(
+            "store format {f} is not supported (expects {FORMAT})"
+        )),
+        None => Err("not an Auto-Monitor store (no format record)".into()),
+    }
+}
