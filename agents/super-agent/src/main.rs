@@ -1,5 +1,6 @@
 //! `super-agent`: command-line entry point (parsing only; the work is in the libraries).
 
+mod gate_cmd;
 mod registry_cmd;
 
 use std::path::PathBuf;
@@ -39,6 +40,11 @@ enum Command {
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
+    },
+    /// The gate: security scan, naming conventions, module registry; reports for CI.
+    Gate {
+        #[command(subcommand)]
+        command: gate_cmd::GateCommand,
     },
 }
 
@@ -127,5 +133,6 @@ fn main() -> ExitCode {
     });
     match cli.command {
         Command::Registry { command } => registry_cmd::run(command, cli.log_level, log_format),
+        Command::Gate { command } => gate_cmd::run(command, cli.log_level, log_format),
     }
 }

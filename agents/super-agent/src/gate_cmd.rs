@@ -1,0 +1,209 @@
+//! `super-agent gate …`: run the gate over a tree without a server and map its status to an exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use mno_gates::{Baseline, GateReport, ReportFormat, Status};
+
+use clap::{Subcommand, ValueEnum};
+
+/// Exit status: a check failed.
+const EXIT_FAILED: u8 = 1;
+/// Exit status: the gate or a check could not run.
+const EXIT_ERROR: u8 = 2;
+
+/// `super-agent gate …` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum GateCommand {
+    /// Run the gate over a tree and write reports: exit 0 passed, 1 failed, 2 error.
+    Run {
+        /// The repository root (its root.gates.yaml configures the checks).
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Folder for report.json, report.md, report.sarif and junit.xml.
+        #[arg(long, value_name = "DIR", default_value = "gate-report")]
+        out: PathBuf,
+        /// Checks to run, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        checks: Vec<String>,
+        /// Reports to write, comma-separated (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        format: Vec<ReportFormatArg>,
+        /// Base URL for file links in report.md (default in GitHub Actions: the commit's blob URL).
+        #[arg(long, value_name = "URL")]
+        link_base: Option<String>,
+    },
+    /// Accept every secret found now: (re)write the security baseline named in root.gates.yaml.
+    Baseline {
+        /// The repository root.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
+}
+
+/// A report file kind.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormatArg {
+    /// report.json
+    Json,
+    /// report.md
+    Markdown,
+    /// report.sarif
+    Sarif,
+    /// junit.xml
+    Junit,
+}
+
+impl ReportFormatArg {
+    fn to_format(self) -> mno_gates::ReportFormat {
+        match self {
+            ReportFormatArg::Json => mno_gates::ReportFormat::Json,
+            ReportFormatArg::Markdown => mno_gates::ReportFormat::Markdown,
+            ReportFormatArg::Sarif => mno_gates::ReportFormat::Sarif,
+            ReportFormatArg::Junit => mno_gates::ReportFormat::Junit,
+        }
+    }
+}
+
+/// Run one gate subcommand.
+pub fn run(
+    cmd: GateCommand,
+    log_level: Option<String>,
+    log_format: Option<mno_common::LogFormat>,
+) -> ExitCode {
+    let settings = mno_common::LogSettings {
+        level: log_level.unwrap_or_else(|| "WARNING".into()),
+        format: log_format.unwrap_or_default(),
+        file: None,
+        max_size: 10 << 20,
+        backup_count: 1,
+    };
+    if let Err(e) = mno_common::logging::init(&settings) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    match cmd {
+        GateCommand::Run {
+            path,
+            out,
+            checks,
+            format,
+            link_base,
+        } => gate_run(&path, &out, &checks, &format, link_base),
+        GateCommand::Baseline { path } => baseline(&path),
+    }
+}
+
+fn gate_run(
+    root: &Path,
+    out: &Path,
+    checks: &[String],
+    format: &[ReportFormatArg],
+    link_base: Option<String>,
+) -> ExitCode {
+    let report = match mno_gates::parse_checks(checks).and_then(|c| mno_gates::run_gate(root, &c)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let formats: Vec<ReportFormat> = if format.is_empty() {
+        ReportFormat::ALL.to_vec()
+    } else {
+        format.iter().map(|f| f.to_format()).collect()
+    };
+    let link_base = link_base.or_else(github_link_base);
+    match mno_gates::write_reports(&report, out, &formats, link_base.as_deref()) {
+        Ok(files) => {
+            print_summary(&report);
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
+    match report.overall_status {
+        Status::Passed | Status::Skipped => ExitCode::SUCCESS,
+        Status::Failed => ExitCode::from(EXIT_FAILED),
+        Status::Error => ExitCode::from(EXIT_ERROR),
+    }
+}
+
+fn print_summary(report: &GateReport) {
+    for r in report.validation_results.values() {
+        let detail = r
+            .detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        println!(
+            "{:<20} {:<8} {:>5} findings {:>6} ms{detail}",
+            r.check,
+            r.status.as_str(),
+            r.findings.len(),
+            r.duration_ms
+        );
+    }
+    for f in report.findings() {
+        println!(
+            "  {}:{}:{}: {}[{}/{}]: {}",
+            f.file,
+            f.line,
+            f.column,
+            f.severity.as_str(),
+            f.check,
+            f.rule_id,
+            f.message
+        );
+    }
+    println!("gate {}", report.overall_status.as_str());
+}
+
+/// `https://github.com/OWNER/REPO/blob/SHA` when running in GitHub Actions.
+fn github_link_base() -> Option<String> {
+    let var = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+    Some(format!(
+        "{}/{}/blob/{}",
+        var("GITHUB_SERVER_URL")?,
+        var("GITHUB_REPOSITORY")?,
+        var("GITHUB_SHA")?
+    ))
+}
+
+/// Accept every current secret finding: write the baseline file named in root.gates.yaml.
+fn baseline(root: &Path) -> ExitCode {
+    let run = || -> Result<(PathBuf, usize), String> {
+        let cfg = mno_gates::load_config(root).map_err(|e| e.to_string())?;
+        let mut sec = cfg.config.security_scan.clone();
+        // Scan without the old baseline (so still-present accepted secrets stay accepted) but
+        // never scan the baseline file itself.
+        sec.allow_paths.push(sec.baseline.clone());
+        sec.baseline = String::new();
+        let result = mno_gates::checks::security::run(root, &sec);
+        if result.status == Status::Error {
+            return Err(result.detail.unwrap_or_default());
+        }
+        let b = Baseline::from_findings(&result.findings);
+        let path = root.join(&cfg.config.security_scan.baseline);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(&b).map_err(|e| e.to_string())? + "\n";
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((path, b.entries.len()))
+    };
+    match run() {
+        Ok((path, n)) => {
+            println!("wrote {} ({n} accepted secrets)", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The checks and the function that runs a chosen set of them over one root.
+
+pub mod naming;
+pub mod registry;
+pub mod security;
+
+use std::path::Path;
+
+use crate::config::{GatesConfig, load_config};
+use crate::error::GateError;
+use crate::finding::{CheckResult, GateReport, Status};
+
+/// Every check this crate implements, in report order.
+pub const KNOWN_CHECKS: &[&str] = &[registry::CHECK, naming::CHECK, security::CHECK];
+
+/// Parse a comma-separated check list; empty means every check.
+pub fn parse_checks(list: &[String]) -> Result<Vec<&'static str>, GateError> {
+    if list.is_empty() {
+        return Ok(KNOWN_CHECKS.to_vec());
+    }
+    let mut out = Vec::new();
+    for name in list.iter().flat_map(|s| s.split(',')).map(str::trim) {
+        if name.is_empty() {
+            continue;
+        }
+        let known =
+            KNOWN_CHECKS
+                .iter()
+                .find(|k| **k == name)
+                .ok_or_else(|| GateError::UnknownCheck {
+                    name: name.to_string(),
+                    known: KNOWN_CHECKS.join(", "),
+                })?;
+        if !out.contains(known) {
+            out.push(*known);
+        }
+    }
+    Ok(out)
+}
+
+/// Run `checks` over `root` with its root.gates.yaml (or the defaults).
+pub fn run_gate(root: &Path, checks: &[&str]) -> Result<GateReport, GateError> {
+    if !root.is_dir() {
+        return Err(GateError::NotADirectory(root.display().to_string()));
+    }
+    let loaded = load_config(root)?;
+    Ok(run_with_config(
+        root,
+        &loaded.config,
+        checks,
+        loaded.warnings,
+    ))
+}
+
+/// Run `checks` over `root` with an explicit configuration.
+pub fn run_with_config(
+    root: &Path,
+    cfg: &GatesConfig,
+    checks: &[&str],
+    config_warnings: Vec<String>,
+) -> GateReport {
+    let results: Vec<CheckResult> = checks
+        .iter()
+        .map(|&check| match check {
+            security::CHECK if cfg.security_scan.enabled => security::run(root, &cfg.security_scan),
+            naming::CHECK if cfg.naming_conventions.enabled => {
+                naming::run(root, &cfg.naming_conventions)
+            }
+            registry::CHECK if cfg.module_registry.enabled => {
+                registry::run(root, &cfg.module_registry)
+            }
+            other => {
+                CheckResult::with_status(other, Status::Skipped, "disabled in root.gates.yaml")
+            }
+        })
+        .collect();
+    GateReport::new(&root.display().to_string(), results, config_warnings)
+}

@@ -1,0 +1,196 @@
+//! The gate's data model: findings, per-check results and the whole gate report.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How serious a finding is; `error` fails the gate, the others only inform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Fails the check.
+    Error,
+    /// Worth a look; does not fail the check.
+    Warning,
+    /// Information only.
+    Note,
+}
+
+impl Severity {
+    /// The lowercase name used in every report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
+/// One problem found by a check, located in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The check that found it (`security_scan`, `naming_conventions`, `module_registry`).
+    pub check: String,
+    /// Stable rule id within the check (`aws-access-key-id`, `naming.kebab-case`, ...).
+    pub rule_id: String,
+    /// How serious it is.
+    pub severity: Severity,
+    /// Path relative to the scanned root, with `/` separators.
+    pub file: String,
+    /// Line, 1-based (0 when the finding is about the file as a whole).
+    pub line: usize,
+    /// Column, 1-based (0 when the finding is about the file as a whole).
+    pub column: usize,
+    /// What is wrong, in one sentence; never contains a whole secret.
+    pub message: String,
+    /// How to fix it, when there is an obvious fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested_fix: Option<String>,
+    /// A stable identity independent of line numbers (security findings: hash of rule and secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// Ran and found no errors.
+    Passed,
+    /// Ran and found at least one error.
+    Failed,
+    /// Did not apply (disabled, or nothing to check).
+    Skipped,
+    /// Could not run to the end.
+    Error,
+}
+
+impl Status {
+    /// The uppercase name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "PASSED",
+            Status::Failed => "FAILED",
+            Status::Skipped => "SKIPPED",
+            Status::Error => "ERROR",
+        }
+    }
+}
+
+/// What one check produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The check's name.
+    pub check: String,
+    /// Its outcome.
+    pub status: Status,
+    /// Everything it found, in file order.
+    pub findings: Vec<Finding>,
+    /// Wall time of the check.
+    pub duration_ms: u64,
+    /// Why it was skipped or errored, or a short summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Check-specific counters (files scanned, bytes, binaries skipped, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stats: BTreeMap<String, u64>,
+}
+
+impl CheckResult {
+    /// A result whose status follows from its findings: FAILED when any is an error.
+    pub fn from_findings(check: &str, mut findings: Vec<Finding>, duration_ms: u64) -> Self {
+        findings.sort_by(|a, b| {
+            (&a.file, a.line, a.column, &a.rule_id).cmp(&(&b.file, b.line, b.column, &b.rule_id))
+        });
+        let failed = findings.iter().any(|f| f.severity == Severity::Error);
+        CheckResult {
+            check: check.to_string(),
+            status: if failed {
+                Status::Failed
+            } else {
+                Status::Passed
+            },
+            findings,
+            duration_ms,
+            detail: None,
+            stats: BTreeMap::new(),
+        }
+    }
+
+    /// A result that carries no findings, only a status and why.
+    pub fn with_status(check: &str, status: Status, detail: impl Into<String>) -> Self {
+        CheckResult {
+            check: check.to_string(),
+            status,
+            findings: Vec::new(),
+            duration_ms: 0,
+            detail: Some(detail.into()),
+            stats: BTreeMap::new(),
+        }
+    }
+}
+
+/// The whole gate: every check's result and the overall status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateReport {
+    /// The scanned root, as given.
+    pub root: String,
+    /// ERROR if any check errored, else FAILED if any failed, else PASSED.
+    pub overall_status: Status,
+    /// RFC 3339 time the gate finished.
+    pub timestamp: String,
+    /// Results by check name.
+    pub validation_results: BTreeMap<String, CheckResult>,
+    /// Warnings about the gate configuration itself (unknown keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_warnings: Vec<String>,
+}
+
+impl GateReport {
+    /// Combine check results into a report with its overall status.
+    pub fn new(root: &str, results: Vec<CheckResult>, config_warnings: Vec<String>) -> Self {
+        let overall_status = overall(results.iter().map(|r| r.status));
+        let timestamp = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        GateReport {
+            root: root.to_string(),
+            overall_status,
+            timestamp,
+            validation_results: results.into_iter().map(|r| (r.check.clone(), r)).collect(),
+            config_warnings,
+        }
+    }
+
+    /// Every finding of every check, in check order.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.validation_results.values().flat_map(|r| &r.findings)
+    }
+}
+
+/// ERROR beats FAILED beats PASSED; all-SKIPPED is PASSED (nothing was wrong).
+fn overall(statuses: impl Iterator<Item = Status>) -> Status {
+    let mut out = Status::Passed;
+    for s in statuses {
+        match s {
+            Status::Error => return Status::Error,
+            Status::Failed => out = Status::Failed,
+            Status::Passed | Status::Skipped => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overall_status_prefers_error_then_failed() {
+        use Status::*;
+        assert_eq!(overall([Passed, Skipped].into_iter()), Passed);
+        assert_eq!(overall([Passed, Failed, Skipped].into_iter()), Failed);
+        assert_eq!(overall([Failed, Error, Passed].into_iter()), Error);
+        assert_eq!(overall(std::iter::empty()), Passed);
+    }
+}

