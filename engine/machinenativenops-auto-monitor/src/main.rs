@@ -37,7 +37,8 @@ enum LogFormatArg {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the agent: collect every interval and serve /metrics, /health and /ready.
+    /// Run the agent: collect every interval, store the samples, evaluate alert rules, and serve
+    /// /metrics, /health, /ready, the Prometheus query API and the alert API.
     Serve {
         /// Port to listen on (overrides monitoring.prometheus_port and MNO_PORT).
         #[arg(long)]

@@ -104,7 +104,7 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
         interval_s = cfg.monitoring.interval,
         collectors = ?agent.collector_names(),
         http_checks = checks::specs(cfg).map(|s| s.len()).unwrap_or(0),
-        "serving /metrics, /health and /ready"
+        "serving /metrics, /health, /ready, /api/v1 (query, status, alerts)"
     );
     let (tx, rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
     let interval = Duration::from_secs(cfg.monitoring.interval.max(1) as u64);
