@@ -4,28 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// How serious a finding is; `error` fails the gate, the others only inform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Fails the check.
-    Error,
-    /// Worth a look; does not fail the check.
-    Warning,
-    /// Information only.
-    Note,
-}
-
-impl Severity {
-    /// The lowercase name used in every report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Note => "note",
-        }
-    }
-}
+/// How serious a finding is; `error` fails the gate, the others only inform. The registry's
+/// type, so its findings pass through the `module_registry` check unchanged.
+pub use mno_registry::Severity;
 
 /// One problem found by a check, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

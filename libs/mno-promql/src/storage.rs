@@ -141,16 +141,23 @@ pub trait Storage: Send + Sync {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values: Vec<String> = self
-            .series(matchers, start_ms, end_ms)?
-            .into_iter()
-            .filter_map(|ls| ls.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))
-            .filter(|v| !v.is_empty())
-            .collect();
-        values.sort_unstable();
-        values.dedup();
-        Ok(values)
+        Ok(distinct_label_values(
+            self.series(matchers, start_ms, end_ms)?,
+            name,
+        ))
     }
+}
+
+/// Sorted, distinct non-empty values of label `name` among `label_sets`.
+pub fn distinct_label_values(label_sets: Vec<Vec<(String, String)>>, name: &str) -> Vec<String> {
+    let mut values: Vec<String> = label_sets
+        .into_iter()
+        .filter_map(|ls| ls.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))
+        .filter(|v| !v.is_empty())
+        .collect();
+    values.sort_unstable();
+    values.dedup();
+    values
 }
 
 /// Why [`Storage::select_limited`] returned nothing.

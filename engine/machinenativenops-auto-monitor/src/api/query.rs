@@ -275,9 +275,7 @@ async fn series(
         if form.all("match[]").is_empty() {
             return Err(QueryError::BadData("no match[] parameter provided".into()));
         }
-        let start = form.time("start", MIN_TIME_MS)?;
-        let end = form.time("end", MAX_TIME_MS)?;
-        Ok((matcher_sets(&form)?, start, end))
+        metadata_params(&form)
     })();
     let (sets, start, end) = match prepared {
         Ok(p) => p,
@@ -306,11 +304,7 @@ async fn label_names(
     body: Bytes,
 ) -> Response {
     let form = Form::new(&uri, &headers, &body);
-    let prepared = (|| {
-        let start = form.time("start", MIN_TIME_MS)?;
-        let end = form.time("end", MAX_TIME_MS)?;
-        Ok((matcher_sets(&form)?, start, end))
-    })();
+    let prepared = metadata_params(&form);
     let (sets, start, end) = match prepared {
         Ok(p) => p,
         Err(e) => return error_response(&e),
@@ -334,6 +328,14 @@ async fn label_names(
     }
 }
 
+/// The `match[]`, `start` and `end` parameters shared by the metadata endpoints
+/// (series, labels, label values), with Prometheus' open-ended defaults.
+fn metadata_params(form: &Form) -> Result<(Vec<Vec<Matcher>>, i64, i64), QueryError> {
+    let start = form.time("start", MIN_TIME_MS)?;
+    let end = form.time("end", MAX_TIME_MS)?;
+    Ok((matcher_sets(form)?, start, end))
+}
+
 fn valid_label_name(s: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
@@ -352,9 +354,7 @@ async fn label_values(
         if !valid_label_name(&name) {
             return Err(QueryError::BadData(format!("invalid label name: {name:?}")));
         }
-        let start = form.time("start", MIN_TIME_MS)?;
-        let end = form.time("end", MAX_TIME_MS)?;
-        Ok((matcher_sets(&form)?, start, end))
+        metadata_params(&form)
     })();
     let (sets, start, end) = match prepared {
         Ok(p) => p,

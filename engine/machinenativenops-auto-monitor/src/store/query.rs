@@ -180,15 +180,10 @@ impl Store {
         if matchers.is_empty() && self.covers_all(start, end) {
             return self.with_reader(|conn| series::label_values_of(conn, name));
         }
-        let mut values: Vec<String> = self
-            .series_in_range(matchers, start, end)?
-            .into_iter()
-            .filter_map(|l| l.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))
-            .filter(|v| !v.is_empty())
-            .collect();
-        values.sort_unstable();
-        values.dedup();
-        Ok(values)
+        Ok(mno_promql::storage::distinct_label_values(
+            self.series_in_range(matchers, start, end)?,
+            name,
+        ))
     }
 }
 

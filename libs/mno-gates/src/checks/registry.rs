@@ -42,11 +42,7 @@ fn convert(f: &mno_registry::Finding) -> Finding {
     Finding {
         check: CHECK.into(),
         rule_id: f.rule.clone(),
-        severity: match f.severity {
-            mno_registry::Severity::Error => Severity::Error,
-            mno_registry::Severity::Warning => Severity::Warning,
-            mno_registry::Severity::Note => Severity::Note,
-        },
+        severity: f.severity,
         file: f.file.clone(),
         line: f.line,
         column: f.column,
