@@ -76,6 +76,10 @@ pub struct CheckResult {
     /// Check-specific counters (files scanned, bytes, binaries skipped, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub stats: BTreeMap<String, u64>,
+    /// Files whose contents the check read (relative to the root, `/`-separated); the
+    /// evidence digest covers them. Not serialized: a secret scan reads whole trees.
+    #[serde(skip)]
+    pub files_read: Vec<String>,
 }
 
 impl CheckResult {
@@ -96,6 +100,7 @@ impl CheckResult {
             duration_ms,
             detail: None,
             stats: BTreeMap::new(),
+            files_read: Vec::new(),
         }
     }
 
@@ -108,6 +113,7 @@ impl CheckResult {
             duration_ms: 0,
             detail: Some(detail.into()),
             stats: BTreeMap::new(),
+            files_read: Vec::new(),
         }
     }
 }

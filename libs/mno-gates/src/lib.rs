@@ -20,7 +20,9 @@ pub mod report;
 mod walk;
 
 pub use checks::security::{Baseline, BaselineEntry};
-pub use checks::{KNOWN_CHECKS, parse_checks, run_gate, run_with_config};
+pub use checks::{
+    GateOptions, KNOWN_CHECKS, parse_checks, run_gate, run_gate_with, run_with_config,
+};
 pub use config::{CONFIG_FILE, GatesConfig, LoadedConfig, json_schema, load_config};
 pub use error::GateError;
 pub use finding::{CheckResult, Finding, GateReport, Severity, Status};

@@ -38,16 +38,45 @@ pub fn parse_checks(list: &[String]) -> Result<Vec<&'static str>, GateError> {
     Ok(out)
 }
 
+/// How one gate run goes beyond "these checks over this root".
+///
+/// The CLI (`super-agent gate run`) and the server's gate handler both build one
+/// of these, so a flag added here reaches both.
+#[derive(Debug, Clone, Default)]
+pub struct GateOptions {
+    /// Checks to run, in report order; empty means every check.
+    pub checks: Vec<&'static str>,
+    /// Diff mode: a git revision; `security_scan` then reports only secrets on lines
+    /// added or changed since it (`git diff REV`), not the whole tree.
+    pub since: Option<String>,
+}
+
 /// Run `checks` over `root` with its root.gates.yaml (or the defaults).
 pub fn run_gate(root: &Path, checks: &[&str]) -> Result<GateReport, GateError> {
+    let mut opts = GateOptions::default();
+    for &c in checks {
+        if let Some(k) = KNOWN_CHECKS.iter().find(|k| **k == c) {
+            opts.checks.push(k);
+        }
+    }
+    run_gate_with(root, &opts)
+}
+
+/// Run the gate over `root` with its root.gates.yaml (or the defaults) and `opts`.
+pub fn run_gate_with(root: &Path, opts: &GateOptions) -> Result<GateReport, GateError> {
     if !root.is_dir() {
         return Err(GateError::NotADirectory(root.display().to_string()));
     }
     let loaded = load_config(root)?;
+    let checks: Vec<&str> = if opts.checks.is_empty() {
+        KNOWN_CHECKS.to_vec()
+    } else {
+        opts.checks.clone()
+    };
     Ok(run_with_config(
         root,
         &loaded.config,
-        checks,
+        &checks,
         loaded.warnings,
     ))
 }

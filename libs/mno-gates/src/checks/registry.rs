@@ -29,6 +29,7 @@ pub fn run(root: &Path, cfg: &RegistryConfig) -> CheckResult {
             }
         };
         let mut r = CheckResult::from_findings(CHECK, findings, 0);
+        r.files_read.push(cfg.file.clone());
         if cfg.strict && r.findings.iter().any(|f| f.severity == Severity::Warning) {
             r.status = Status::Failed;
         }
