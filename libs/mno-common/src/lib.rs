@@ -13,4 +13,6 @@ pub mod yaml;
 
 pub use logging::{LogFormat, LogSettings, parse_size};
 pub use paths::{DataPath, resolve_data_file};
-pub use yaml::{ConfigError, ConfigWarning, Loaded, Location, PathIndex, load_file, load_str};
+pub use yaml::{
+    ConfigError, ConfigWarning, Loaded, Location, NodeLocation, PathIndex, load_file, load_str,
+};

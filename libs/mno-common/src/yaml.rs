@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use serde_saphyr::granit_parser::{Event, Parser};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
 /// A 1-based line and column in a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,35 +97,76 @@ impl fmt::Display for ConfigWarning {
     }
 }
 
+/// Where one node of a document is: the key naming it (mapping values only) and the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeLocation {
+    /// Where the mapping key naming the node starts; `None` for sequence items and the root.
+    pub key: Option<Location>,
+    /// Where the node itself starts.
+    pub value: Location,
+}
+
 /// Dotted key paths of a YAML document mapped to where each key starts.
 #[derive(Debug, Clone, Default)]
 pub struct PathIndex {
     map: HashMap<String, Location>,
+    /// JSON Pointers (RFC 6901, `""` is the root) to nodes, for JSON Schema instance paths.
+    pointers: HashMap<String, NodeLocation>,
+    /// The document's root is an empty or null scalar.
+    null_root: bool,
 }
 
 impl PathIndex {
     /// Index every key path in `text`; fails with the parser's position on a syntax error.
+    ///
+    /// With several documents (`---`), a path names where it first occurs.
     pub fn build(file: &str, text: &str) -> Result<PathIndex, ConfigError> {
+        let mut docs = Self::build_documents(file, text)?.into_iter();
+        let mut first = docs.next().unwrap_or_default();
+        for doc in docs {
+            for (k, v) in doc.map {
+                first.map.entry(k).or_insert(v);
+            }
+            for (k, v) in doc.pointers {
+                first.pointers.entry(k).or_insert(v);
+            }
+        }
+        Ok(first)
+    }
+
+    /// Index each document of `text` on its own, in stream order (empty documents included).
+    pub fn build_documents(file: &str, text: &str) -> Result<Vec<PathIndex>, ConfigError> {
         enum Frame {
             Map { expecting_key: bool },
             Seq { index: usize },
         }
+        let mut docs = Vec::new();
         let mut map = HashMap::new();
+        let mut pointers: HashMap<String, NodeLocation> = HashMap::new();
+        let mut null_root = false;
         let mut frames: Vec<Frame> = Vec::new();
         let mut path: Vec<String> = Vec::new();
+        // The same path as JSON Pointer segments (escaped), kept in step with `path`.
+        let mut ptr: Vec<String> = Vec::new();
+        let mut last_key = Location::default();
         // Called when a value node (scalar, alias or a closed collection) is complete.
-        fn value_done(frames: &mut [Frame], path: &mut Vec<String>) {
+        fn value_done(frames: &mut [Frame], path: &mut Vec<String>, ptr: &mut Vec<String>) {
             match frames.last_mut() {
                 Some(Frame::Map { expecting_key }) => {
                     *expecting_key = true;
                     path.pop();
+                    ptr.pop();
                 }
                 Some(Frame::Seq { index }) => {
                     *index += 1;
                     path.pop();
+                    ptr.pop();
                 }
                 None => {}
             }
+        }
+        fn pointer(ptr: &[String]) -> String {
+            ptr.iter().map(|s| format!("/{s}")).collect()
         }
         for item in Parser::new_from_str(text) {
             let (event, span) = item.map_err(|e| {
@@ -159,18 +200,44 @@ impl PathIndex {
                             Event::Scalar(s, ..) => s.to_string(),
                             _ => "?".to_string(),
                         };
+                        ptr.push(key.replace('~', "~0").replace('/', "~1"));
                         path.push(key);
                         map.entry(path.join(".")).or_insert(loc);
+                        last_key = loc;
                         if matches!(event, Event::Scalar(..) | Event::Alias(..)) {
                             continue;
                         }
                         // A complex key: index its contents under the key path and move on.
                     }
+                    Some(Frame::Map { .. }) => {
+                        pointers.entry(pointer(&ptr)).or_insert(NodeLocation {
+                            key: Some(last_key),
+                            value: loc,
+                        });
+                    }
                     Some(Frame::Seq { index }) => {
                         path.push(index.to_string());
+                        ptr.push(index.to_string());
                         map.entry(path.join(".")).or_insert(loc);
+                        pointers.entry(pointer(&ptr)).or_insert(NodeLocation {
+                            key: None,
+                            value: loc,
+                        });
                     }
-                    _ => {}
+                    None => {
+                        null_root = matches!(
+                            &event,
+                            Event::Scalar(s, ScalarStyle::Plain, _, None)
+                                if matches!(&s[..], "" | "~" | "null" | "Null" | "NULL")
+                        );
+                        pointers.insert(
+                            String::new(),
+                            NodeLocation {
+                                key: None,
+                                value: loc,
+                            },
+                        );
+                    }
                 }
             }
             match event {
@@ -180,13 +247,35 @@ impl PathIndex {
                 Event::SequenceStart(..) => frames.push(Frame::Seq { index: 0 }),
                 Event::MappingEnd | Event::SequenceEnd => {
                     frames.pop();
-                    value_done(&mut frames, &mut path);
+                    value_done(&mut frames, &mut path, &mut ptr);
                 }
-                Event::Scalar(..) | Event::Alias(..) => value_done(&mut frames, &mut path),
+                Event::Scalar(..) | Event::Alias(..) => {
+                    value_done(&mut frames, &mut path, &mut ptr)
+                }
+                Event::DocumentEnd => {
+                    docs.push(PathIndex {
+                        map: std::mem::take(&mut map),
+                        pointers: std::mem::take(&mut pointers),
+                        null_root: std::mem::take(&mut null_root),
+                    });
+                    frames.clear();
+                    path.clear();
+                    ptr.clear();
+                }
                 _ => {}
             }
         }
-        Ok(PathIndex { map })
+        Ok(docs)
+    }
+
+    /// Where the node at JSON Pointer `pointer` (RFC 6901; `""` is the root) is, if indexed.
+    pub fn node(&self, pointer: &str) -> Option<NodeLocation> {
+        self.pointers.get(pointer).copied()
+    }
+
+    /// Whether the document's root is an empty or null scalar (an empty document).
+    pub fn is_null_document(&self) -> bool {
+        self.null_root
     }
 
     /// Whether `key` itself (not only a parent) is in the document.
@@ -366,6 +455,56 @@ mod tests {
         );
         let doc = load_str::<Doc>("f", text).unwrap().value;
         assert_eq!(doc.checks[1].url, "b");
+    }
+
+    #[test]
+    fn pointers_locate_keys_and_values_per_document() {
+        let text = "a: 1\nlist:\n  - x\n  - {b/c: 2}\n---\n\n---\nz: [1, 2]\n";
+        let docs = PathIndex::build_documents("f", text).unwrap();
+        assert_eq!(docs.len(), 3);
+        let at = |line, column| Location { line, column };
+        assert_eq!(
+            docs[0].node("/a"),
+            Some(NodeLocation {
+                key: Some(at(1, 1)),
+                value: at(1, 4)
+            })
+        );
+        assert_eq!(docs[0].node("/list/1").map(|n| n.value), Some(at(4, 5)));
+        assert_eq!(
+            docs[0].node("/list/1/b~1c").map(|n| n.value),
+            Some(at(4, 11))
+        );
+        assert_eq!(docs[0].node("").map(|n| n.value), Some(at(1, 1)));
+        assert!(!docs[0].is_null_document());
+        assert!(docs[1].is_null_document());
+        assert_eq!(docs[2].node("/z/1").map(|n| n.value), Some(at(8, 8)));
+        assert_eq!(docs[2].node("/a"), None);
+        // The merged index keeps the first document's paths and adds later ones.
+        let merged = PathIndex::build("f", text).unwrap();
+        assert_eq!(merged.locate("z"), Some(at(8, 1)));
+    }
+
+    #[test]
+    fn json_text_is_indexed_too() {
+        let text = "{\n\t\"a\": {\"b\":[true, {\"c\": null}]}\n}\n";
+        let docs = PathIndex::build_documents("f.json", text).unwrap();
+        assert_eq!(docs.len(), 1);
+        let n = docs[0].node("/a/b/1/c").unwrap();
+        assert_eq!(
+            n.key,
+            Some(Location {
+                line: 2,
+                column: 20
+            })
+        );
+        assert_eq!(
+            n.value,
+            Location {
+                line: 2,
+                column: 25
+            }
+        );
     }
 
     #[test]

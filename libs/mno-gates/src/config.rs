@@ -1,5 +1,6 @@
 //! `root.gates.yaml`: which checks run and how; every key is optional (zero-config defaults).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -21,6 +22,10 @@ pub struct GatesConfig {
     pub naming_conventions: NamingConfig,
     /// Validation of the module registry.
     pub module_registry: RegistryConfig,
+    /// YAML and JSON files against JSON Schemas.
+    pub schema_validation: SchemaConfig,
+    /// Per-module build commands.
+    pub build_verification: BuildConfig,
 }
 
 /// `security_scan`: secrets in the tree.
@@ -41,6 +46,9 @@ pub struct SecurityConfig {
     pub entropy_threshold: f64,
     /// Worker threads for scanning; 0 means one per CPU.
     pub threads: usize,
+    /// Also check `.github/workflows/*.yml` for risky patterns (unpinned actions,
+    /// `pull_request_target` checking out the PR, secrets printed, `write-all`).
+    pub workflows: bool,
 }
 
 impl Default for SecurityConfig {
@@ -53,6 +61,7 @@ impl Default for SecurityConfig {
             baseline: ".mno/secrets-baseline.json".into(),
             entropy_threshold: 3.5,
             threads: 0,
+            workflows: true,
         }
     }
 }
@@ -154,6 +163,90 @@ impl Default for RegistryConfig {
             strict: false,
         }
     }
+}
+
+/// `schema_validation`: YAML and JSON files checked against JSON Schemas (drafts 7 and 2020-12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct SchemaConfig {
+    /// Run this check.
+    pub enabled: bool,
+    /// Files and the schema each is checked against. Without any: files naming their own
+    /// schema (a `yaml-language-server: $schema=` modeline, a JSON `"$schema"` key) and
+    /// this repository's conventions (`root.modules.yaml`, `root.gates.yaml`) when their
+    /// schema files exist.
+    pub mappings: Vec<SchemaMapping>,
+    /// Glob patterns of files never validated, on top of .gitignore.
+    pub ignore: Vec<String>,
+}
+
+impl Default for SchemaConfig {
+    fn default() -> Self {
+        SchemaConfig {
+            enabled: true,
+            mappings: Vec::new(),
+            ignore: Vec::new(),
+        }
+    }
+}
+
+/// Files (by glob) validated against one schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaMapping {
+    /// Glob matched against the path relative to the root (`config/*.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glob: Option<String>,
+    /// Several globs; a file matching any of them (or `glob`) is validated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub globs: Vec<String>,
+    /// The JSON Schema (JSON or YAML), relative to the root; `$ref`s to other local
+    /// files resolve against its location.
+    pub schema: String,
+}
+
+/// `build_verification`: each module's build command, run with a timeout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct BuildConfig {
+    /// Run this check.
+    pub enabled: bool,
+    /// Seconds a build may take before its whole process group is killed.
+    pub timeout_seconds: u64,
+    /// Lines of output (stdout and stderr together) kept per module for the report.
+    pub tail_lines: usize,
+    /// Build commands by module name; an entry replaces the registry's `build` for that
+    /// module (an empty `command` turns it off), and may name modules the registry lacks.
+    pub modules: BTreeMap<String, BuildModule>,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig {
+            enabled: true,
+            timeout_seconds: 600,
+            tail_lines: 40,
+            modules: BTreeMap::new(),
+        }
+    }
+}
+
+/// How to build one module.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildModule {
+    /// Program and arguments (never run through a shell); empty means "do not build".
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Working directory relative to the root (default: the root); must stay inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Seconds this build may take (default: `timeout_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// Extra environment variables, on top of the gate's own environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
 }
 
 /// A loaded configuration and the warnings met reading it (unknown keys).

@@ -19,6 +19,9 @@ pub enum GateError {
     /// The secrets baseline is unreadable or not valid JSON.
     #[error(transparent)]
     Baseline(#[from] crate::checks::security::baseline::BaselineError),
+    /// Diff mode could not list the changes (not a git repository, unknown revision).
+    #[error(transparent)]
+    Diff(#[from] crate::checks::security::diff::DiffError),
     /// A check name that does not exist was asked for.
     #[error("unknown check {name:?} (known: {known})")]
     UnknownCheck {

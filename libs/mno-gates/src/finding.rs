@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use mno_registry::Severity;
 
 /// One problem found by a check, located in a file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// The check that found it (`security_scan`, `naming_conventions`, `module_registry`).
     pub check: String,
@@ -34,7 +34,7 @@ pub struct Finding {
 }
 
 /// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     /// Ran and found no errors.
@@ -60,7 +60,7 @@ impl Status {
 }
 
 /// What one check produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CheckResult {
     /// The check's name.
     pub check: String,
@@ -80,6 +80,32 @@ pub struct CheckResult {
     /// evidence digest covers them. Not serialized: a secret scan reads whole trees.
     #[serde(skip)]
     pub files_read: Vec<String>,
+    /// Units the check ran one by one (`build_verification`: one per module), in run order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemResult>,
+}
+
+/// The outcome of one unit of a check (a module built), with the tail of its output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ItemResult {
+    /// What it is (the module name).
+    pub name: String,
+    /// PASSED, FAILED, SKIPPED (nothing to run) or ERROR (could not run).
+    pub status: Status,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// The argument list run, when there was one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Exit status, when the process exited by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Why it was skipped or what went wrong, in one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The last lines of its stdout and stderr, interleaved as they arrived.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub output_tail: String,
 }
 
 impl CheckResult {
@@ -101,6 +127,7 @@ impl CheckResult {
             detail: None,
             stats: BTreeMap::new(),
             files_read: Vec::new(),
+            items: Vec::new(),
         }
     }
 
@@ -114,6 +141,7 @@ impl CheckResult {
             detail: Some(detail.into()),
             stats: BTreeMap::new(),
             files_read: Vec::new(),
+            items: Vec::new(),
         }
     }
 }
@@ -132,6 +160,9 @@ pub struct GateReport {
     /// Warnings about the gate configuration itself (unknown keys).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config_warnings: Vec<String>,
+    /// The Auto-Monitor's health, usage and active alerts, when a monitor URL was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::monitor::MonitorSection>,
 }
 
 impl GateReport {
@@ -146,6 +177,7 @@ impl GateReport {
             timestamp,
             validation_results: results.into_iter().map(|r| (r.check.clone(), r)).collect(),
             config_warnings,
+            monitor: None,
         }
     }
 

@@ -8,6 +8,9 @@
 //! and the future message handler both call [`run_gate`] and
 //! [`write_reports`].
 //!
+//! [`evidence`] digests what a run read and its report and keeps the signed, hash-chained
+//! evidence log; [`monitor`] reads a running Auto-Monitor for the report's monitor section.
+//!
 //! Configuration comes from `root.gates.yaml` at the repository root; every
 //! key is optional, so a repository without one gets useful defaults. Its JSON
 //! Schema (`schemas/root-gates.schema.json`) is generated from [`GatesConfig`].
@@ -15,7 +18,10 @@
 pub mod checks;
 pub mod config;
 pub mod error;
+pub mod evidence;
 pub mod finding;
+pub mod monitor;
+pub mod progress;
 pub mod report;
 mod walk;
 
@@ -25,5 +31,8 @@ pub use checks::{
 };
 pub use config::{CONFIG_FILE, GatesConfig, LoadedConfig, json_schema, load_config};
 pub use error::GateError;
-pub use finding::{CheckResult, Finding, GateReport, Severity, Status};
+pub use evidence::{Evidence, EvidenceChain};
+pub use finding::{CheckResult, Finding, GateReport, ItemResult, Severity, Status};
+pub use monitor::MonitorSection;
+pub use progress::{Progress, ProgressEvent};
 pub use report::{ReportFormat, write_reports};

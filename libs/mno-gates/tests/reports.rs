@@ -125,6 +125,22 @@ fn junit_is_read_by_junitparser() {
         .findings()
         .filter(|f| f.severity == Severity::Error)
         .count();
+    // build_verification: one case per module, the output tail as system-out.
+    let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(
+        xml.contains("<testcase classname=\"build_verification\" name=\"api\""),
+        "{xml}"
+    );
+    // stdout and stderr interleave as they arrive: either order.
+    assert!(
+        xml.contains("<system-out>compiling\nboom\n</system-out>")
+            || xml.contains("<system-out>boom\ncompiling\n</system-out>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<skipped message=\"no build command\"/>"),
+        "{xml}"
+    );
     let Some(venv) = common::py_venv() else {
         return;
     };
@@ -150,11 +166,12 @@ print(len(suites), xml.tests, xml.failures, failures, ",".join(sorted(s.name for
     );
     let stdout = String::from_utf8_lossy(&run.stdout);
     let fields: Vec<&str> = stdout.split_whitespace().collect();
-    assert_eq!(fields[0], "3", "{stdout}");
+    assert_eq!(fields[0], "5", "{stdout}");
     assert_eq!(fields[2], errors.to_string(), "{stdout}");
     assert_eq!(fields[3], errors.to_string(), "{stdout}");
     assert_eq!(
-        fields[4], "module_registry,naming_conventions,security_scan",
+        fields[4],
+        "build_verification,module_registry,naming_conventions,schema_validation,security_scan",
         "{stdout}"
     );
 }
@@ -165,7 +182,19 @@ fn markdown_has_a_summary_table_and_linked_locations() {
     fixture_reports(out.path());
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(md.starts_with("## ❌ Gate FAILED"), "{md}");
-    assert!(md.contains("| `security_scan` | ❌ FAILED | 1 |"), "{md}");
+    // The token and three workflow rules are errors; the unpinned action is a warning.
+    assert!(
+        md.contains("| `security_scan` | ❌ FAILED | 4 | 1 |"),
+        "{md}"
+    );
+    assert!(md.contains("| `api` | ❌ FAILED | 3 |"), "{md}");
+    assert!(
+        md.contains(
+            "<details><summary><code>api</code> output (last lines)</summary>\n\n```text\n"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("compiling\n") && md.contains("boom\n"), "{md}");
     assert!(
         md.contains(&format!(
             "[{}:3](https://github.com/o/r/blob/abc/{}#L3)",
@@ -182,5 +211,10 @@ fn json_round_trips() {
     let report = fixture_reports(out.path());
     let text = std::fs::read_to_string(out.path().join("report.json")).unwrap();
     let back: GateReport = serde_json::from_str(&text).unwrap();
+    // `files_read` is not serialized (it feeds the evidence digest only).
+    let mut report = report;
+    for r in report.validation_results.values_mut() {
+        r.files_read.clear();
+    }
     assert_eq!(back, report);
 }

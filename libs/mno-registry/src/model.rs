@@ -77,7 +77,7 @@ pub struct Module {
     pub health_check: Option<HealthCheck>,
     /// How to run it.
     pub run: Option<RunSpec>,
-    /// How to build it (informational for now).
+    /// How to build it (the gate's `build_verification` runs it).
     pub build: Option<RunSpec>,
 }
 
@@ -195,6 +195,8 @@ pub struct RunSpec {
     pub restart: RestartPolicy,
     /// Time between SIGTERM and SIGKILL on stop.
     pub grace_period: Duration,
+    /// Longest time the command may take (`build` only; the gate's default otherwise).
+    pub timeout: Option<Duration>,
     /// Where it is written.
     pub at: Location,
 }
@@ -207,6 +209,7 @@ impl Default for RunSpec {
             cwd: None,
             restart: RestartPolicy::default(),
             grace_period: Duration::from_secs(10),
+            timeout: None,
             at: Location::default(),
         }
     }

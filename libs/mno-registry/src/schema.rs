@@ -222,6 +222,9 @@ pub struct BuildEntry {
     /// Working directory, relative to the registry file's directory.
     #[serde(default)]
     cwd: Option<String>,
+    /// Longest time the build may take (the gate's `build_verification.timeout_seconds` otherwise).
+    #[serde(default)]
+    timeout: Option<DurationValue>,
 }
 
 /// Restart policy.

@@ -1,7 +1,9 @@
 //! The checks and the function that runs a chosen set of them over one root.
 
+pub mod build;
 pub mod naming;
 pub mod registry;
+pub mod schema;
 pub mod security;
 
 use std::path::Path;
@@ -11,7 +13,13 @@ use crate::error::GateError;
 use crate::finding::{CheckResult, GateReport, Status};
 
 /// Every check this crate implements, in report order.
-pub const KNOWN_CHECKS: &[&str] = &[registry::CHECK, naming::CHECK, security::CHECK];
+pub const KNOWN_CHECKS: &[&str] = &[
+    schema::CHECK,
+    registry::CHECK,
+    naming::CHECK,
+    build::CHECK,
+    security::CHECK,
+];
 
 /// Parse a comma-separated check list; empty means every check.
 pub fn parse_checks(list: &[String]) -> Result<Vec<&'static str>, GateError> {
@@ -46,9 +54,12 @@ pub fn parse_checks(list: &[String]) -> Result<Vec<&'static str>, GateError> {
 pub struct GateOptions {
     /// Checks to run, in report order; empty means every check.
     pub checks: Vec<&'static str>,
-    /// Diff mode: a git revision; `security_scan` then reports only secrets on lines
-    /// added or changed since it (`git diff REV`), not the whole tree.
+    /// Diff mode: a git revision; `security_scan` then reports only findings on lines
+    /// added or changed since it (`git diff REV`, untracked files included), not the whole tree.
     pub since: Option<String>,
+    /// Called a few times a second during long checks (the secret scan), from a ticker
+    /// thread; without it no ticker runs.
+    pub progress: Option<crate::progress::Progress>,
 }
 
 /// Run `checks` over `root` with its root.gates.yaml (or the defaults).
@@ -78,6 +89,7 @@ pub fn run_gate_with(root: &Path, opts: &GateOptions) -> Result<GateReport, Gate
         &loaded.config,
         &checks,
         loaded.warnings,
+        opts,
     ))
 }
 
@@ -87,16 +99,25 @@ pub fn run_with_config(
     cfg: &GatesConfig,
     checks: &[&str],
     config_warnings: Vec<String>,
+    opts: &GateOptions,
 ) -> GateReport {
     let results: Vec<CheckResult> = checks
         .iter()
         .map(|&check| match check {
-            security::CHECK if cfg.security_scan.enabled => security::run(root, &cfg.security_scan),
+            security::CHECK if cfg.security_scan.enabled => {
+                security::run_with(root, &cfg.security_scan, opts)
+            }
             naming::CHECK if cfg.naming_conventions.enabled => {
                 naming::run(root, &cfg.naming_conventions)
             }
             registry::CHECK if cfg.module_registry.enabled => {
                 registry::run(root, &cfg.module_registry)
+            }
+            schema::CHECK if cfg.schema_validation.enabled => {
+                schema::run(root, &cfg.schema_validation)
+            }
+            build::CHECK if cfg.build_verification.enabled => {
+                build::run(root, &cfg.build_verification, &cfg.module_registry.file)
             }
             other => {
                 CheckResult::with_status(other, Status::Skipped, "disabled in root.gates.yaml")

@@ -37,7 +37,19 @@ fn suite(r: &CheckResult) -> Suite {
     let mut cases = String::new();
     let (mut failures, mut errors, mut skipped) = (0, 0, 0);
     let name = esc(&r.check);
+    // A check run per item (modules built) is one case per item; its findings are those items'.
+    let per_item = !r.items.is_empty();
+    if per_item {
+        for i in &r.items {
+            match item_case(&mut cases, &name, i) {
+                Status::Failed | Status::Error => failures += 1,
+                Status::Skipped => skipped += 1,
+                Status::Passed => {}
+            }
+        }
+    }
     match r.status {
+        _ if per_item => {}
         Status::Skipped => {
             skipped += 1;
             let why = esc(r.detail.as_deref().unwrap_or("skipped"));
@@ -56,7 +68,7 @@ fn suite(r: &CheckResult) -> Suite {
         }
         Status::Passed | Status::Failed => {}
     }
-    for f in &r.findings {
+    for f in r.findings.iter().filter(|_| !per_item) {
         let at = if f.line > 0 {
             format!("{}:{}:{}", f.file, f.line, f.column)
         } else {
@@ -91,7 +103,11 @@ fn suite(r: &CheckResult) -> Suite {
             secs(r.duration_ms)
         );
     }
-    let tests = r.findings.len().max(1);
+    let tests = if per_item {
+        r.items.len()
+    } else {
+        r.findings.len().max(1)
+    };
     Suite {
         xml: format!(
             "  <testsuite name=\"{name}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" \
@@ -103,6 +119,42 @@ fn suite(r: &CheckResult) -> Suite {
         errors,
         skipped,
     }
+}
+
+/// One item (a module built) as a test case: a failure (FAILED or ERROR) or skipped, with
+/// its output tail as `system-out`.
+fn item_case(cases: &mut String, class: &str, i: &crate::finding::ItemResult) -> Status {
+    let detail = esc(i.detail.as_deref().unwrap_or(""));
+    let body = match i.status {
+        Status::Failed | Status::Error => {
+            format!(
+                "\n      <failure message=\"{detail}\" type=\"{}\">{detail}</failure>",
+                i.status.as_str()
+            )
+        }
+        Status::Skipped => format!("\n      <skipped message=\"{detail}\"/>"),
+        Status::Passed => String::new(),
+    };
+    let out = if i.output_tail.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n      <system-out>{}</system-out>",
+            esc_text(&i.output_tail)
+        )
+    };
+    let _ = writeln!(
+        cases,
+        "    <testcase classname=\"{class}\" name=\"{}\" time=\"{:.3}\">{body}{out}\n    </testcase>",
+        esc(&i.name),
+        secs(i.duration_ms)
+    );
+    i.status
+}
+
+/// Escape for XML element text, keeping line breaks (output tails are multi-line).
+fn esc_text(s: &str) -> String {
+    s.split('\n').map(esc).collect::<Vec<_>>().join("\n")
 }
 
 fn secs(ms: u64) -> f64 {

@@ -40,6 +40,7 @@ pub fn render(report: &GateReport, link_base: Option<&str>) -> String {
         if let Some(d) = &r.detail {
             let _ = writeln!(out, "{}\n", cell(d));
         }
+        items(&mut out, &r.items);
         if r.findings.is_empty() {
             if r.detail.is_none() {
                 out.push_str("No findings.\n");
@@ -67,7 +68,99 @@ pub fn render(report: &GateReport, link_base: Option<&str>) -> String {
             );
         }
     }
+    if let Some(m) = &report.monitor {
+        monitor(&mut out, m);
+    }
     out
+}
+
+/// The Auto-Monitor section: health, usage, and a table of active alerts.
+fn monitor(out: &mut String, m: &crate::monitor::MonitorSection) {
+    let _ = writeln!(out, "\n### Auto-Monitor\n");
+    if !m.reachable {
+        let _ = writeln!(
+            out,
+            "⚠️ `{}` unreachable: {}",
+            m.url.replace('`', "'"),
+            cell(m.error.as_deref().unwrap_or("no answer"))
+        );
+        return;
+    }
+    let pct = |v: Option<f64>| {
+        v.map(|x| format!("{x:.1} %"))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let health = m.health.as_ref();
+    let _ = writeln!(
+        out,
+        "`{}`: health **{}**{}; CPU {}, memory {}, disk {}{}.\n",
+        m.url.replace('`', "'"),
+        cell(health.map(|h| h.status.as_str()).unwrap_or("unknown")),
+        health
+            .and_then(|h| h.version.as_deref())
+            .map(|v| format!(" (version {})", cell(v)))
+            .unwrap_or_default(),
+        pct(m.cpu_usage_percent),
+        pct(m.memory_usage_percent),
+        pct(m.disk_usage_percent),
+        m.disks
+            .first()
+            .map(|d| format!(" (fullest: `{}`)", d.mountpoint.replace('`', "'")))
+            .unwrap_or_default(),
+    );
+    if let Some(e) = &m.error {
+        let _ = writeln!(out, "> warning: {}\n", cell(e));
+    }
+    if m.active_alerts.is_empty() {
+        out.push_str("No active alerts.\n");
+        return;
+    }
+    out.push_str("| Alert | Severity | State | Since | Summary |\n|---|---|---|---|---|\n");
+    for a in m.active_alerts.iter().take(MAX_ROWS) {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            a.name.replace('`', "'"),
+            cell(&a.severity),
+            cell(&a.state),
+            cell(&a.since),
+            a.summary.as_deref().map(cell).unwrap_or_default()
+        );
+    }
+}
+
+/// Per-item results (modules built): a table, then each output tail folded in `<details>`.
+fn items(out: &mut String, items: &[crate::finding::ItemResult]) {
+    if items.is_empty() {
+        return;
+    }
+    out.push_str("| Module | Status | Exit | Duration | Detail |\n|---|---|---:|---:|---|\n");
+    for i in items {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} {} | {} | {} ms | {} |",
+            i.name.replace('`', "'"),
+            icon(i.status),
+            i.status.as_str(),
+            i.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            i.duration_ms,
+            i.detail.as_deref().map(cell).unwrap_or_default()
+        );
+    }
+    out.push('\n');
+    for i in items.iter().filter(|i| !i.output_tail.is_empty()) {
+        // A fence longer than any backtick run in the output, so the output cannot close it.
+        let mut fence = "```".to_string();
+        while i.output_tail.contains(&fence) {
+            fence.push('`');
+        }
+        let _ = writeln!(
+            out,
+            "<details><summary><code>{}</code> output (last lines)</summary>\n\n{fence}text\n{}{fence}\n\n</details>\n",
+            cell(&i.name),
+            i.output_tail
+        );
+    }
 }
 
 fn icon(s: Status) -> &'static str {

@@ -9,6 +9,9 @@ pub fn fake_github_token() -> String {
     format!("ghp_{}", "Zq7Lm2Xv9Kp4Rt8Wn3Bc6Hd1Fg5Js0Ty2Ue7")
 }
 
+/// The fixture's GitHub workflow, breaking every hardening rule.
+pub const WORKFLOW: &str = ".github/workflows/ci.yml";
+
 /// The fixture's env file: a name that breaks the kebab-case rule and holds a token.
 pub const ENV_FILE: &str = "deploy/App_Settings.env";
 
@@ -24,12 +27,65 @@ pub fn write_repo(root: &Path, fixed: bool) {
     } else {
         "loging-service"
     };
+    // `logging-service` has no build command (a SKIPPED item); `api`'s build fails (line 10).
+    let build = if fixed {
+        "echo compiling"
+    } else {
+        "echo compiling; echo boom >&2; exit 3"
+    };
     w(
         "root.modules.yaml",
         &format!(
             "modules:\n  - name: logging-service\n    version: 1.0.0\n    load_sequence: {{ stage: 1 }}\n  \
              - name: api\n    version: 1.0.0\n    dependencies:\n      - {dep} (>=1.0.0)\n    \
-             load_sequence: {{ stage: 1 }}\nstages: {{ 1: Core }}\n"
+             load_sequence: {{ stage: 1 }}\n    build: {{ command: [sh, -c, '{build}'] }}\n\
+             stages: {{ 1: Core }}\n"
+        ),
+    );
+    // schema_validation: a YAML file checked through a schema that `$ref`s a second file
+    // (2020-12 → draft-07), and a JSON file; one wrong type in each.
+    w(
+        "schemas/services.schema.json",
+        r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "required": ["services"],
+  "properties": {
+    "services": {"type": "array", "items": {"$ref": "defs/service.schema.json"}}
+  }
+}
+"#,
+    );
+    w(
+        "schemas/defs/service.schema.json",
+        r#"{
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "required": ["name", "port"],
+  "additionalProperties": false,
+  "properties": {
+    "name": {"type": "string"},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535}
+  }
+}
+"#,
+    );
+    w(
+        "schemas/endpoint.schema.json",
+        r#"{"type": "object", "required": ["url"],
+ "properties": {"url": {"type": "string"}, "timeout_ms": {"type": "integer"}}}
+"#,
+    );
+    let port = if fixed { "9090" } else { "\"9090\"" };
+    w(
+        "config/services.yaml",
+        &format!("services:\n  - name: api\n    port: 8080\n  - name: worker\n    port: {port}\n"),
+    );
+    let timeout = if fixed { "500" } else { "\"fast\"" };
+    w(
+        "config/endpoint.json",
+        &format!(
+            "{{\n  \"url\": \"http://127.0.0.1:8000/health\",\n  \"timeout_ms\": {timeout}\n}}\n"
         ),
     );
     w(
@@ -54,6 +110,20 @@ pub fn write_repo(root: &Path, fixed: bool) {
         env,
         &format!("# deploy settings\nLOG_LEVEL=info\nGITHUB_TOKEN={token}\n"),
     );
+    // A workflow breaking each hardening rule; the fixed copy pins the action, runs on
+    // `pull_request` with read-only permissions and echoes nothing secret.
+    let workflow = if fixed {
+        "on: pull_request\npermissions:\n  contents: read\njobs:\n  build:\n    \
+         runs-on: ubuntu-latest\n    steps:\n      \
+         - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2\n      \
+         - run: make test\n"
+    } else {
+        "on: pull_request_target\npermissions: write-all\njobs:\n  build:\n    \
+         runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n        \
+         with:\n          ref: ${{ github.event.pull_request.head.sha }}\n      \
+         - run: echo \"${{ secrets.NPM_TOKEN }}\"\n"
+    };
+    w(".github/workflows/ci.yml", workflow);
     // Ignored by .gitignore: a secret here must not be reported.
     w(".gitignore", "ignored/\n");
     w(
@@ -67,8 +137,76 @@ pub fn write_repo(root: &Path, fixed: bool) {
     w(
         "root.gates.yaml",
         "naming_conventions:\n  rules:\n    - glob: 'src/**/*.rs'\n      style: snake_case\n    \
-         - glob: 'deploy/*'\n      style: kebab_case\n      applies_to: both\n",
+         - glob: 'deploy/*'\n      style: kebab_case\n      applies_to: both\n\
+         schema_validation:\n  mappings:\n    - glob: 'config/*.yaml'\n      \
+         schema: schemas/services.schema.json\n    - globs: ['config/*.json']\n      \
+         schema: schemas/endpoint.schema.json\n\
+         build_verification:\n  timeout_seconds: 60\n",
     );
+}
+
+/// Every finding the broken fixture (`write_repo(root, false)`) produces, as
+/// `(check, rule_id, file, line)`; the fixed copy produces none.
+pub fn expected_findings() -> Vec<(&'static str, &'static str, String, usize)> {
+    vec![
+        (
+            "schema_validation",
+            "schema.type",
+            "config/endpoint.json".into(),
+            3,
+        ),
+        (
+            "schema_validation",
+            "schema.type",
+            "config/services.yaml".into(),
+            5,
+        ),
+        (
+            "module_registry",
+            "deps.unknown",
+            "root.modules.yaml".into(),
+            8,
+        ),
+        (
+            "naming_conventions",
+            "naming.snake_case",
+            "src/GateHandler.rs".into(),
+            0,
+        ),
+        (
+            "naming_conventions",
+            "naming.kebab-case",
+            ENV_FILE.into(),
+            0,
+        ),
+        (
+            "build_verification",
+            "build.failed",
+            "root.modules.yaml".into(),
+            10,
+        ),
+        ("security_scan", "github-token", ENV_FILE.into(), 3),
+        ("security_scan", "workflow.write-all", WORKFLOW.into(), 2),
+        (
+            "security_scan",
+            "workflow.unpinned-action",
+            WORKFLOW.into(),
+            7,
+        ),
+        (
+            "security_scan",
+            "workflow.pr-target-checkout",
+            WORKFLOW.into(),
+            9,
+        ),
+        ("security_scan", "workflow.secret-echo", WORKFLOW.into(), 10),
+    ]
+}
+
+/// Whether an expected finding's rule reports a warning rather than an error (every other
+/// expected finding is an error).
+pub fn is_warning(rule_id: &str) -> bool {
+    rule_id == "workflow.unpinned-action"
 }
 
 /// The Python virtual environment of the test tools (`target/py-venv`), or `None` with a note.

@@ -44,7 +44,7 @@ pub const HEALTH_KEYS: &[&str] = &[
 /// Keys of `run`.
 pub const RUN_KEYS: &[&str] = &["command", "env", "cwd", "restart", "grace_period"];
 /// Keys of `build`.
-pub const BUILD_KEYS: &[&str] = &["command", "env", "cwd"];
+pub const BUILD_KEYS: &[&str] = &["command", "env", "cwd", "timeout"];
 /// Keys of `run.restart`.
 pub const RESTART_KEYS: &[&str] = &["policy", "limit", "backoff", "max_backoff"];
 /// Keys of one resource.

@@ -242,6 +242,10 @@ pub(super) fn run(cx: &mut Cx, node: &Node, keys: &[&str], what: &str) -> Option
         spec.env = env(cx, e);
     }
     spec.cwd = node.get("cwd").and_then(|c| cx.string(c, "cwd"));
+    // Only `build` lists `timeout` among its keys; elsewhere it was warned about as unknown.
+    if let Some(t) = node.get("timeout").filter(|_| keys.contains(&"timeout")) {
+        spec.timeout = cx.duration(t, &format!("{what}.timeout"), "run.duration");
+    }
     if let Some(g) = node.get("grace_period") {
         spec.grace_period = cx
             .duration(g, "grace_period", "run.duration")
