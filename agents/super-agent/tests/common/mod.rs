@@ -27,6 +27,8 @@ pub fn command(dir: &Path) -> Command {
         "MNO_LOG_FORMAT",
         "MNO_REGISTRY",
         "MNO_RUNTIME_DIR",
+        "MNO_EVIDENCE_DIR",
+        "MNO_MONITOR_URL",
         "NO_COLOR",
     ] {
         cmd.env_remove(v);

@@ -1,0 +1,101 @@
+//! The in-memory store: everything is lost at exit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{IncidentRecord, JobRecord, NewIncident, StateStore, StoreError};
+
+/// Jobs and incidents in process memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Jobs by id, with an update sequence number for "newest first".
+    jobs: HashMap<String, (u64, JobRecord)>,
+    seq: u64,
+    incidents: Vec<IncidentRecord>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl StateStore for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        g.seq += 1;
+        let seq = g.seq;
+        g.jobs.insert(job.validation_id.clone(), (seq, job.clone()));
+        Ok(())
+    }
+
+    fn get_job(&self, validation_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        Ok(self.lock().jobs.get(validation_id).map(|(_, j)| j.clone()))
+    }
+
+    fn list_jobs(&self, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let g = self.lock();
+        let mut all: Vec<&(u64, JobRecord)> = g.jobs.values().collect();
+        all.sort_by_key(|j| std::cmp::Reverse(j.0));
+        Ok(all
+            .into_iter()
+            .take(limit)
+            .map(|(_, j)| j.clone())
+            .collect())
+    }
+
+    fn interrupt_unfinished(&self, reason: &str) -> Result<Vec<String>, StoreError> {
+        let mut g = self.lock();
+        let mut ids = Vec::new();
+        for (_, j) in g.jobs.values_mut() {
+            if !j.status.is_done() {
+                super::interrupt_job(j, reason);
+                ids.push(j.validation_id.clone());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn append_incident(&self, incident: NewIncident) -> Result<IncidentRecord, StoreError> {
+        let mut g = self.lock();
+        let id = g.incidents.len() as u64 + 1;
+        let rec = IncidentRecord::from_new(id, incident);
+        g.incidents.push(rec.clone());
+        Ok(rec)
+    }
+
+    fn list_incidents(&self, limit: usize) -> Result<Vec<IncidentRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .incidents
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_store_keeps_the_contract() {
+        super::super::tests::contract(&super::MemoryStore::new());
+    }
+}
