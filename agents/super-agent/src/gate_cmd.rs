@@ -130,6 +130,10 @@ fn gate_run(
         format.iter().map(|f| f.to_format()).collect()
     };
     crate::evidence_cmd::attach_monitor(&mut report, evidence);
+    if let Err(e) = create_out_dir(out) {
+        eprintln!("error: {}: {e}", out.display());
+        return ExitCode::from(EXIT_ERROR);
+    }
     let link_base = link_base.or_else(github_link_base);
     match mno_gates::write_reports(&report, out, &formats, link_base.as_deref()) {
         Ok(files) => {
@@ -155,6 +159,23 @@ fn gate_run(
         Status::Failed => ExitCode::from(EXIT_FAILED),
         Status::Error => ExitCode::from(EXIT_ERROR),
     }
+}
+
+/// Create the report folder; a new one gets a `.gitignore` of `*`.
+///
+/// The default `--out gate-report` lies inside the repository being checked: without
+/// this, the next run would scan its own reports and `--since` would count them as
+/// untracked changes. The gate's walks and git both honor the file. An existing
+/// folder is left as it is (it may be one the user keeps under version control).
+fn create_out_dir(out: &Path) -> std::io::Result<()> {
+    if out.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(out)?;
+    std::fs::write(
+        out.join(".gitignore"),
+        "# Written by `super-agent gate run`: gate reports are build output.\n*\n",
+    )
 }
 
 fn print_summary(report: &GateReport) {

@@ -115,3 +115,25 @@ fn baseline_accepts_current_secrets() {
     let again = std::fs::read_to_string(dir.path().join(".mno/secrets-baseline.json")).unwrap();
     assert_eq!(again, written);
 }
+
+/// Regression: reports written inside the checked tree were scanned by the next run.
+#[test]
+fn a_second_run_does_not_scan_the_first_runs_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_token(dir.path());
+    let scanned = |out: &Output| -> u64 {
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("gate-report/report.json")).unwrap(),
+        )
+        .unwrap();
+        json["validation_results"]["security_scan"]["stats"]["files_scanned"]
+            .as_u64()
+            .unwrap()
+    };
+    let first = scanned(&gate(dir.path(), &["run", "--checks", "security_scan"]));
+    let second = scanned(&gate(dir.path(), &["run", "--checks", "security_scan"]));
+    assert_eq!(first, second);
+    let ignore = std::fs::read_to_string(dir.path().join("gate-report/.gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
+}
