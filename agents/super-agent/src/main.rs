@@ -44,7 +44,7 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
-    /// The gate: security scan, naming conventions, module registry; reports for CI.
+    /// The gate: schemas, module registry, naming, builds, secrets and workflows; reports for CI.
     Gate {
         #[command(subcommand)]
         command: gate_cmd::GateCommand,
