@@ -100,33 +100,8 @@ pub enum StoreBackend {
     Memory,
 }
 
-/// `logging:` — level, format and an optional rotated file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct LoggingConfig {
-    /// DEBUG, INFO, WARNING, ERROR or CRITICAL (or a tracing filter such as `info,hyper=warn`).
-    pub level: String,
-    /// `text` or `json`.
-    pub format: String,
-    /// Log file besides stderr; empty (the default) logs to stderr only.
-    pub file: String,
-    /// Rotate the file when it passes this size (`10MB`, `512KB`; 1024-based).
-    pub max_size: String,
-    /// Rotated files to keep.
-    pub backup_count: usize,
-}
-
-impl Default for LoggingConfig {
-    fn default() -> Self {
-        LoggingConfig {
-            level: "INFO".into(),
-            format: "text".into(),
-            file: String::new(),
-            max_size: "10MB".into(),
-            backup_count: 5,
-        }
-    }
-}
+/// `logging:` — level, format and an optional rotated file (none by default: stderr only).
+pub type LoggingConfig = mno_common::LoggingConfig;
 
 /// Where the file part of the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,13 +158,7 @@ pub struct Effective {
 impl Effective {
     /// Where the value of `key` came from: a flag, a variable, `file:line:col: key` or the default.
     pub fn origin(&self, key: &str) -> String {
-        if let Some(o) = self.overrides.get(key) {
-            return o.clone();
-        }
-        match self.index.locate(key) {
-            Some(loc) if self.index.contains(key) => format!("{}:{loc}: {key}", self.source),
-            _ => format!("{key} (default)"),
-        }
+        self.index.origin(key, &self.source, &self.overrides)
     }
 }
 
@@ -484,15 +453,7 @@ impl AgentConfig {
 
     /// The log settings this configuration asks for.
     pub fn log_settings(&self) -> mno_common::LogSettings {
-        mno_common::LogSettings {
-            level: self.logging.level.clone(),
-            format: self.logging.format.parse().unwrap_or_default(),
-            file: Some(self.logging.file.trim())
-                .filter(|f| !f.is_empty())
-                .map(PathBuf::from),
-            max_size: mno_common::parse_size(&self.logging.max_size).unwrap_or(10 << 20),
-            backup_count: self.logging.backup_count,
-        }
+        self.logging.settings()
     }
 
     /// The token in force, if any (an empty one means none).

@@ -158,3 +158,16 @@ fn main() -> ExitCode {
         Command::Config(args) => serve_cmd::run_config(args, cli.log_level, log_format),
     }
 }
+
+/// A multi-threaded runtime with `workers` workers; on failure, says so on stderr and gives the
+/// exit status.
+fn multi_thread_runtime(workers: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}

@@ -173,16 +173,9 @@ fn up(path: &Path, runtime_dir: PathBuf) -> ExitCode {
     {
         tracing::warn!("{f}");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::multi_thread_runtime(2) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let opts = UpOptions {
         runtime_dir,

@@ -129,16 +129,9 @@ pub fn run_serve(
     let workers = std::thread::available_parallelism()
         .map(|n| n.get().clamp(2, 4))
         .unwrap_or(2);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::multi_thread_runtime(workers) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(service::serve(&eff, &paths));
     // A gate still running past the shutdown timeout is on a blocking thread: do not wait for it.
@@ -149,7 +142,7 @@ pub fn run_serve(
             tracing::error!("{e}");
             eprintln!("error: {e}");
             match e {
-                service::ServeError::Bind { .. }
+                service::ServeError::Bind(_)
                 | service::ServeError::Setup(_)
                 | service::ServeError::Store(_) => ExitCode::from(EXIT_CONFIG),
                 service::ServeError::Http(_) => ExitCode::FAILURE,

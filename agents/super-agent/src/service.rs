@@ -1,10 +1,11 @@
 //! Running the server: bind, open the store, recover, serve, shut down gracefully.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mno_common::server::shutdown_signal;
 use tokio::sync::watch;
 
 use crate::api::{self, App};
@@ -19,15 +20,8 @@ use crate::state::{MemoryStore, SqliteStore, StateStore};
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The listening socket could not be bound.
-    #[error("cannot listen on {addr} (port from {origin}): {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Where the port came from.
-        origin: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] mno_common::server::BindError),
     /// Something in the configuration could not be set up (data directory, evidence key).
     #[error("{0}")]
     Setup(String),
@@ -81,36 +75,8 @@ pub fn data_paths(cfg: &AgentConfig) -> DataPaths {
 /// The socket address the configuration asks for.
 pub fn listen_addr(eff: &Effective) -> Result<SocketAddr, ServeError> {
     let c = &eff.config;
-    let ip: IpAddr = if c.bind == "localhost" {
-        IpAddr::from([127, 0, 0, 1])
-    } else {
-        c.bind
-            .parse()
-            .map_err(|_| ServeError::Setup(format!("{}: not an IP address", eff.origin("bind"))))?
-    };
-    Ok(SocketAddr::new(ip, c.port as u16))
-}
-
-/// Resolve when SIGINT or SIGTERM arrives.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+    mno_common::server::listen_addr(&c.bind, c.port as u16, || eff.origin("bind"))
+        .map_err(ServeError::Setup)
 }
 
 /// Run until SIGINT/SIGTERM.
@@ -133,13 +99,7 @@ pub async fn serve_until(
     let cfg = &eff.config;
     let addr = listen_addr(eff)?;
     // Bind first so a port in use fails fast and says where the port came from.
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr,
-            origin: eff.origin("port"),
-            source,
-        })?;
+    let listener = mno_common::server::bind(addr, || eff.origin("port")).await?;
     let store: Arc<dyn StateStore> = match cfg.store {
         StoreBackend::Sqlite => Arc::new(SqliteStore::open(&paths.db)?),
         StoreBackend::Memory => Arc::new(MemoryStore::new()),

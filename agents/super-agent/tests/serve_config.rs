@@ -1,11 +1,11 @@
 //! `super-agent.yaml` loading as the binary does it: located errors, precedence, the port-in-use
 //! message naming where the port came from, `config validate|show|schema`, `serve --help`.
 
-mod serve_support;
+mod common;
 
 use std::process::Output;
 
-use serve_support::*;
+use common::*;
 
 fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = command(dir);

@@ -1,12 +1,12 @@
 //! Bad requests get a 4xx with a JSON body `{error, detail}` naming what is wrong, and the
 //! server stays up and correct afterwards.
 
-mod serve_support;
+mod common;
 
 use std::time::Duration;
 
+use common::*;
 use serde_json::{Value, json};
-use serve_support::*;
 
 const TOKEN: &str = "errors-token-0123456789";
 

@@ -2,14 +2,14 @@
 //! through `POST /message` and `POST /api/v1/gates`, every expected finding located and the
 //! fixed copy PASSED; responses validate against the committed JSON Schema.
 
+mod common;
 #[path = "../../../libs/mno-gates/tests/common/mod.rs"]
 mod gates_fixture;
-mod serve_support;
 
 use std::time::Duration;
 
+use common::*;
 use serde_json::Value;
-use serve_support::*;
 
 const TOKEN: &str = "e2e-token-0123456789";
 

@@ -1,14 +1,14 @@
 //! 50 gate requests at once: each answers with the right status, none is lost or run twice,
 //! the server stays healthy, and /metrics adds up (and passes `promtool check metrics`).
 
+mod common;
 #[path = "../../../libs/mno-gates/tests/common/mod.rs"]
 mod gates_fixture;
-mod serve_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serve_support::*;
+use common::*;
 
 const TOKEN: &str = "load-token-0123456789";
 const REQUESTS: u64 = 50;

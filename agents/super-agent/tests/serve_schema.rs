@@ -2,10 +2,10 @@
 //! Rust types (regenerate with `MNO_UPDATE_SCHEMAS=1 cargo test -p super-agent --test serve_schema`),
 //! and documents written by hand validate against them.
 
-mod serve_support;
+mod common;
 
+use common::{assert_valid, envelope, gate_payload, schema};
 use serde_json::json;
-use serve_support::{assert_valid, envelope, gate_payload, schema};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas");
 

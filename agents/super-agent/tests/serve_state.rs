@@ -2,12 +2,12 @@
 //! jobs and incidents surviving a restart (SQLite), unfinished jobs marked interrupted, and
 //! a graceful stop letting a running gate finish.
 
-mod serve_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
+use common::*;
 use serde_json::{Value, json};
-use serve_support::*;
 
 const TOKEN: &str = "state-token-0123456789";
 

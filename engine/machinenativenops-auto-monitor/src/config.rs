@@ -201,35 +201,17 @@ impl Default for AutoRepairConfig {
     }
 }
 
-/// `logging:` — level, format and a size-rotated log file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct LoggingConfig {
-    /// DEBUG, INFO, WARNING, ERROR or CRITICAL (or a tracing filter such as `info,hyper=warn`).
-    pub level: String,
-    /// `text` or `json`. A Python logging format string from the original agent is accepted
-    /// and means `text`.
-    pub format: String,
-    /// Log file; logging continues on stderr only (with a warning) when it is not writable.
-    /// Empty disables the file.
-    pub file: String,
-    /// Rotate the file when it passes this size (`10MB`, `512KB`; 1024-based).
-    pub max_size: String,
-    /// Rotated files to keep.
-    pub backup_count: usize,
+/// The Auto-Monitor's log file unless `logging.file` says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MonitorLogFile;
+
+impl mno_common::DefaultLogFile for MonitorLogFile {
+    const PATH: &'static str = "/var/log/machinenativenops/monitor.log";
 }
 
-impl Default for LoggingConfig {
-    fn default() -> Self {
-        LoggingConfig {
-            level: "INFO".into(),
-            format: "text".into(),
-            file: "/var/log/machinenativenops/monitor.log".into(),
-            max_size: "10MB".into(),
-            backup_count: 5,
-        }
-    }
-}
+/// `logging:` — level, format and a size-rotated log file (by default
+/// `/var/log/machinenativenops/monitor.log`).
+pub type LoggingConfig = mno_common::LoggingConfig<MonitorLogFile>;
 
 /// `database:` — the local time-series store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -385,17 +367,7 @@ impl Effective {
     /// Where the value of `key` came from, for messages: a flag, a variable, `file:line:col`
     /// or the built-in default.
     pub fn origin(&self, key: &str) -> String {
-        if let Some(o) = self.overrides.get(key) {
-            return o.clone();
-        }
-        match self.index.locate(key) {
-            Some(loc) if self.index_has(key) => format!("{}:{loc}: {key}", self.source),
-            _ => format!("{key} (default)"),
-        }
-    }
-
-    fn index_has(&self, key: &str) -> bool {
-        self.index.contains(key)
+        self.index.origin(key, &self.source, &self.overrides)
     }
 }
 
@@ -786,20 +758,7 @@ impl MonitorConfig {
 
     /// The log settings this configuration asks for.
     pub fn log_settings(&self) -> mno_common::LogSettings {
-        let format = self
-            .logging
-            .format
-            .parse()
-            .unwrap_or(mno_common::LogFormat::Text);
-        mno_common::LogSettings {
-            level: self.logging.level.clone(),
-            format,
-            file: Some(self.logging.file.trim())
-                .filter(|f| !f.is_empty())
-                .map(PathBuf::from),
-            max_size: mno_common::parse_size(&self.logging.max_size).unwrap_or(10 << 20),
-            backup_count: self.logging.backup_count,
-        }
+        self.logging.settings()
     }
 }
 

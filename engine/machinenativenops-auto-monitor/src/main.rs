@@ -352,7 +352,7 @@ fn run_serve(eff: Effective) -> ExitCode {
             tracing::error!("{e}");
             eprintln!("error: {e}");
             match e {
-                service::ServeError::Bind { .. } | service::ServeError::Setup(_) => {
+                service::ServeError::Bind(_) | service::ServeError::Setup(_) => {
                     ExitCode::from(EXIT_CONFIG)
                 }
                 _ => ExitCode::FAILURE,
@@ -410,7 +410,7 @@ fn run_collect(eff: Effective, once: bool, format: CollectFormat) -> ExitCode {
         let mut tick = tokio::time::interval(interval);
         loop {
             tokio::select! {
-                _ = service::shutdown_signal() => return Ok(()),
+                _ = mno_common::server::shutdown_signal() => return Ok(()),
                 _ = tick.tick() => {}
             }
             let batch = agent.collect();

@@ -1,9 +1,10 @@
 //! Running the agent: `serve` (ticks + HTTP server) and one-shot collection.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mno_common::server::shutdown_signal;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -16,15 +17,8 @@ use crate::exposition::Rendered;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The listening socket could not be bound.
-    #[error("cannot listen on {addr} (port from {origin}): {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Where the port came from.
-        origin: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] mno_common::server::BindError),
     /// Something in the configuration could not be set up.
     #[error("{0}")]
     Setup(String),
@@ -39,39 +33,10 @@ pub enum ServeError {
 /// The socket address the configuration asks for.
 pub fn listen_addr(eff: &Effective) -> Result<SocketAddr, ServeError> {
     let m = &eff.config.monitoring;
-    let ip: IpAddr = if m.bind_address == "localhost" {
-        IpAddr::from([127, 0, 0, 1])
-    } else {
-        m.bind_address.parse().map_err(|_| {
-            ServeError::Setup(format!(
-                "{}: not an IP address",
-                eff.origin("monitoring.bind_address")
-            ))
-        })?
-    };
-    Ok(SocketAddr::new(ip, m.prometheus_port as u16))
-}
-
-/// Resolve when SIGINT or SIGTERM arrives.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+    mno_common::server::listen_addr(&m.bind_address, m.prometheus_port as u16, || {
+        eff.origin("monitoring.bind_address")
+    })
+    .map_err(ServeError::Setup)
 }
 
 /// Run until SIGINT/SIGTERM: bind, open the store at `db_path`, tick, serve.
@@ -79,13 +44,8 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
     let cfg = &eff.config;
     let addr = listen_addr(eff)?;
     // Bind before anything else so a port in use fails fast and clearly.
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr,
-            origin: eff.origin("monitoring.prometheus_port"),
-            source,
-        })?;
+    let listener =
+        mno_common::server::bind(addr, || eff.origin("monitoring.prometheus_port")).await?;
     let checker = Checker::new(checks::specs(cfg).map_err(ServeError::Setup)?);
     let mut agent = Agent::new(cfg, checker.clone()).map_err(ServeError::Setup)?;
     let store = open_store(db_path, &cfg.database).await?;

@@ -2,10 +2,13 @@
 
 use std::fs::OpenOptions;
 use std::io::IsTerminal;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use file_rotate::{ContentLimit, FileRotate, compression::Compression, suffix::AppendCount};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -47,6 +50,74 @@ pub struct LogSettings {
     pub max_size: u64,
     /// How many rotated files to keep.
     pub backup_count: usize,
+}
+
+/// The log file a service writes when its configuration does not say: the default of
+/// [`LoggingConfig`]'s `file`, also when a `logging:` block leaves `file` out.
+pub trait DefaultLogFile {
+    /// The path; empty for none (stderr only).
+    const PATH: &'static str;
+}
+
+/// No log file by default: stderr only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoLogFile;
+
+impl DefaultLogFile for NoLogFile {
+    const PATH: &'static str = "";
+}
+
+// The same section in both services; `D` gives the default of `file` (also when a `logging:`
+// block leaves `file` out), so each service keeps its own. (A comment, not a doc comment: doc
+// comments end up in the services' JSON Schemas.)
+/// `logging:` — level, format and an optional size-rotated log file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+#[schemars(rename = "LoggingConfig")]
+pub struct LoggingConfig<D: DefaultLogFile = NoLogFile> {
+    /// DEBUG, INFO, WARNING, ERROR or CRITICAL (or a tracing filter such as `info,hyper=warn`).
+    pub level: String,
+    /// `text` or `json`. The Auto-Monitor also accepts a Python logging format string from the
+    /// original agent, meaning `text`.
+    pub format: String,
+    /// Log file besides stderr; empty logs to stderr only. When the file is not writable,
+    /// logging continues on stderr only (with a warning).
+    pub file: String,
+    /// Rotate the file when it passes this size (`10MB`, `512KB`; 1024-based).
+    pub max_size: String,
+    /// Rotated files to keep.
+    pub backup_count: usize,
+    #[serde(skip)]
+    default_file: PhantomData<D>,
+}
+
+impl<D: DefaultLogFile> Default for LoggingConfig<D> {
+    fn default() -> Self {
+        LoggingConfig {
+            level: "INFO".into(),
+            format: "text".into(),
+            file: D::PATH.into(),
+            max_size: "10MB".into(),
+            backup_count: 5,
+            default_file: PhantomData,
+        }
+    }
+}
+
+impl<D: DefaultLogFile> LoggingConfig<D> {
+    /// The settings for [`init`]: an unknown format (a Python format string in an Auto-Monitor
+    /// file) means text, an empty file none, a size that does not parse 10 MiB.
+    pub fn settings(&self) -> LogSettings {
+        LogSettings {
+            level: self.level.clone(),
+            format: self.format.parse().unwrap_or_default(),
+            file: Some(self.file.trim())
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+            max_size: parse_size(&self.max_size).unwrap_or(10 << 20),
+            backup_count: self.backup_count,
+        }
+    }
 }
 
 /// Map a level name to a `tracing` filter directive.
@@ -174,6 +245,42 @@ pub fn init(settings: &LogSettings) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct VarLog;
+    impl DefaultLogFile for VarLog {
+        const PATH: &'static str = "/var/log/x.log";
+    }
+
+    #[test]
+    fn logging_config_defaults_its_file_even_in_a_partial_block() {
+        assert_eq!(LoggingConfig::<NoLogFile>::default().file, "");
+        assert_eq!(LoggingConfig::<VarLog>::default().file, "/var/log/x.log");
+        let partial: LoggingConfig<VarLog> = serde_saphyr::from_str("level: DEBUG\n").unwrap();
+        assert_eq!(partial.level, "DEBUG");
+        assert_eq!(partial.file, "/var/log/x.log");
+        let off: LoggingConfig<VarLog> = serde_saphyr::from_str("file: ''\n").unwrap();
+        assert_eq!(off.settings().file, None);
+    }
+
+    #[test]
+    fn logging_config_settings() {
+        let mut c = LoggingConfig::<VarLog> {
+            format: "%(asctime)s %(message)s".into(),
+            max_size: "512KB".into(),
+            ..Default::default()
+        };
+        let s = c.settings();
+        assert_eq!(s.format, LogFormat::Text);
+        assert_eq!(s.file, Some(PathBuf::from("/var/log/x.log")));
+        assert_eq!(s.max_size, 512 << 10);
+        assert_eq!(s.backup_count, 5);
+        c.format = "JSON".into();
+        c.max_size = "lots".into();
+        let s = c.settings();
+        assert_eq!(s.format, LogFormat::Json);
+        assert_eq!(s.max_size, 10 << 20);
+    }
 
     #[test]
     fn python_level_names_map_to_tracing() {

@@ -8,7 +8,7 @@
 //! so that checks done after deserialization (a negative interval, say) and
 //! unknown-key warnings can name the line and column too.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
 
@@ -27,6 +27,15 @@ pub struct Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+impl From<serde_saphyr::Location> for Location {
+    fn from(l: serde_saphyr::Location) -> Self {
+        Location {
+            line: l.line() as usize,
+            column: l.column() as usize,
+        }
     }
 }
 
@@ -296,6 +305,24 @@ impl PathIndex {
             }
         }
     }
+
+    /// Where the value of `key` came from, for messages: the override that set it
+    /// (`flag --port`, `environment MNO_PORT`), else `<file>:line:column: key` when the file
+    /// sets `key` itself, else `key (default)`.
+    pub fn origin(
+        &self,
+        key: &str,
+        file: &dyn fmt::Display,
+        overrides: &BTreeMap<String, String>,
+    ) -> String {
+        if let Some(o) = overrides.get(key) {
+            return o.clone();
+        }
+        match self.locate(key) {
+            Some(loc) if self.contains(key) => format!("{file}:{loc}: {key}"),
+            _ => format!("{key} (default)"),
+        }
+    }
 }
 
 /// Turn `serde_path_to_error`'s `a[0].b` into `a.0.b`.
@@ -369,10 +396,7 @@ pub fn load_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<Loaded<T>
         };
         let loc = e
             .location()
-            .map(|l| Location {
-                line: l.line() as usize,
-                column: l.column() as usize,
-            })
+            .map(Location::from)
             .or_else(|| index.locate(&key))
             .unwrap_or_default();
         ConfigError::Invalid {
@@ -435,6 +459,19 @@ mod tests {
     #[derive(Deserialize, Debug, Default)]
     struct Check {
         url: String,
+    }
+
+    #[test]
+    fn origin_names_override_file_or_default() {
+        let idx = PathIndex::build("f", "monitoring:\n  interval: 5\n").unwrap();
+        let mut overrides = BTreeMap::new();
+        overrides.insert("port".to_string(), "flag --port".to_string());
+        let o = |k: &str| idx.origin(k, &"f.yaml", &overrides);
+        assert_eq!(o("port"), "flag --port");
+        assert_eq!(o("monitoring.interval"), "f.yaml:2:3: monitoring.interval");
+        // A parent in the file is not where a default child came from.
+        assert_eq!(o("monitoring.bind"), "monitoring.bind (default)");
+        assert_eq!(o("bind"), "bind (default)");
     }
 
     #[test]

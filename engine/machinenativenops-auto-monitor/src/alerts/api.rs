@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{delete, get, post};
+use mno_common::server::constant_time_eq;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -40,17 +41,6 @@ fn error(status: StatusCode, kind: &str, detail: impl Into<String>) -> Response 
 
 fn success(data: Value) -> Response {
     Json(json!({"status": "success", "data": data})).into_response()
-}
-
-/// Compare in time independent of where the first difference is.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u64;
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= u64::from(x ^ y);
-    }
-    diff == 0
 }
 
 fn authorize(sh: &Shared, headers: &HeaderMap) -> Result<(), Box<Response>> {
@@ -370,10 +360,6 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(!constant_time_eq(b"", b"a"));
         assert_eq!(go_float_e(1.0), "1e+00");
         assert_eq!(go_float_e(95.5), "9.55e+01");
         assert_eq!(go_float_e(0.001), "1e-03");

@@ -71,13 +71,7 @@ pub fn parse_documents(format: Format, text: &str) -> Result<Vec<Document>, Synt
             })?;
             let values: Vec<Value> =
                 serde_saphyr::from_multiple(text).map_err(|e| SyntaxError {
-                    at: e
-                        .location()
-                        .map(|l| Location {
-                            line: l.line() as usize,
-                            column: l.column() as usize,
-                        })
-                        .unwrap_or_default(),
+                    at: e.location().map(Location::from).unwrap_or_default(),
                     message: first_line(&e.to_string()),
                 })?;
             // serde-saphyr skips empty and null documents; skip their indexes alike.

@@ -89,13 +89,7 @@ pub fn check_text(file: &str, text: &str) -> Vec<Finding> {
             .map(|v| (index, v))
             .map_err(|e| ConfigError::Syntax {
                 file: file.to_string(),
-                loc: e
-                    .location()
-                    .map(|l| Location {
-                        line: l.line() as usize,
-                        column: l.column() as usize,
-                    })
-                    .unwrap_or_default(),
+                loc: e.location().map(Location::from).unwrap_or_default(),
                 message: e.to_string().lines().next().unwrap_or("").to_string(),
             })
     });
