@@ -76,6 +76,31 @@ pub struct NamingConfig {
     pub rules: Vec<NamingRule>,
     /// Glob patterns of paths never checked, on top of .gitignore.
     pub ignore: Vec<String>,
+    /// The style of module names in the registry (`module_registry.file`); `null` turns
+    /// the module-name rule off.
+    pub module_names: Option<ModuleNaming>,
+}
+
+/// `naming_conventions.module_names`: how the registry's module names are spelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleNaming {
+    /// The style every module name must follow.
+    pub style: NamingStyle,
+    /// The regular expression names must match in full, when `style` is `regex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+}
+
+impl Default for ModuleNaming {
+    fn default() -> Self {
+        // Module names become process names, directory names and Kubernetes object
+        // names, which only allow lowercase letters, digits and `-`.
+        ModuleNaming {
+            style: NamingStyle::KebabCase,
+            pattern: None,
+        }
+    }
 }
 
 impl Default for NamingConfig {
@@ -90,6 +115,7 @@ impl Default for NamingConfig {
                 applies_to: AppliesTo::Files,
             }],
             ignore: Vec::new(),
+            module_names: Some(ModuleNaming::default()),
         }
     }
 }

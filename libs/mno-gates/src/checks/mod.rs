@@ -108,7 +108,7 @@ pub fn run_with_config(
                 security::run_with(root, &cfg.security_scan, opts)
             }
             naming::CHECK if cfg.naming_conventions.enabled => {
-                naming::run(root, &cfg.naming_conventions)
+                naming::run(root, &cfg.naming_conventions, &cfg.module_registry.file)
             }
             registry::CHECK if cfg.module_registry.enabled => {
                 registry::run(root, &cfg.module_registry)

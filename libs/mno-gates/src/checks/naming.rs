@@ -21,15 +21,89 @@ struct Compiled<'a> {
     pattern: Regex,
 }
 
-/// Check every name under `root`.
-pub fn run(root: &Path, cfg: &NamingConfig) -> CheckResult {
+/// Check every name under `root`, and the module names of the registry `registry_file`
+/// (relative to `root`) when there is one.
+pub fn run(root: &Path, cfg: &NamingConfig, registry_file: &str) -> CheckResult {
     let started = Instant::now();
-    let mut r = match check(root, cfg) {
+    let modules = module_names(root, cfg, registry_file);
+    let mut r = match check(root, cfg).and_then(|mut f| {
+        f.extend(modules?.unwrap_or_default());
+        Ok(f)
+    }) {
         Ok(findings) => CheckResult::from_findings(CHECK, findings, 0),
         Err(e) => CheckResult::with_status(CHECK, Status::Error, e.to_string()),
     };
+    if cfg.module_names.is_some() && root.join(registry_file).is_file() {
+        r.files_read.push(registry_file.to_string());
+    }
     r.duration_ms = started.elapsed().as_millis() as u64;
     r
+}
+
+/// Module names in the registry against `module_names`; `None` when there is nothing to
+/// check. A registry that does not parse is `module_registry`'s finding, not this one's.
+fn module_names(
+    root: &Path,
+    cfg: &NamingConfig,
+    registry_file: &str,
+) -> Result<Option<Vec<Finding>>, GateError> {
+    let Some(naming) = &cfg.module_names else {
+        return Ok(None);
+    };
+    let path = root.join(registry_file);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let rule = NamingRule {
+        glob: registry_file.to_string(),
+        style: naming.style,
+        pattern: naming.pattern.clone(),
+        applies_to: AppliesTo::Files,
+    };
+    let pattern = compile_pattern("naming_conventions.module_names", &rule)?;
+    let Ok(loaded) = mno_registry::tree::read_file(&path)
+        .and_then(|text| mno_registry::load_str(registry_file, &text))
+    else {
+        return Ok(None);
+    };
+    let style = style_name(naming.style);
+    let findings = loaded
+        .registry
+        .modules
+        .iter()
+        .filter(|m| !pattern.is_match(&m.name))
+        .map(|m| Finding {
+            check: CHECK.into(),
+            rule_id: "naming.module-name".into(),
+            severity: Severity::Error,
+            file: registry_file.to_string(),
+            line: m.at.line,
+            column: m.at.column,
+            message: format!("module name `{}` is not {style}", m.name),
+            suggested_fix: convert(&m.name, naming.style)
+                .filter(|s| *s != m.name)
+                .map(|s| format!("rename the module `{s}` (and the dependencies naming it)")),
+            fingerprint: None,
+        })
+        .collect();
+    Ok(Some(findings))
+}
+
+/// A rule's full-match regex: its style's, or its own `pattern` for style `regex`.
+fn compile_pattern(what: &str, rule: &NamingRule) -> Result<Regex, GateError> {
+    let src = match rule.style {
+        NamingStyle::Regex => rule.pattern.clone().ok_or_else(|| GateError::Pattern {
+            what: what.to_string(),
+            pattern: String::new(),
+            message: "style `regex` needs a `pattern`".into(),
+        })?,
+        style => style_pattern(style).to_string(),
+    };
+    Regex::new(&format!("^(?:{src})$")).map_err(|e| GateError::Pattern {
+        what: what.to_string(),
+        pattern: src.clone(),
+        message: e.to_string(),
+    })
 }
 
 fn check(root: &Path, cfg: &NamingConfig) -> Result<Vec<Finding>, GateError> {
@@ -38,19 +112,7 @@ fn check(root: &Path, cfg: &NamingConfig) -> Result<Vec<Finding>, GateError> {
         .iter()
         .map(|rule| {
             let what = format!("naming_conventions rule {:?}", rule.glob);
-            let src = match rule.style {
-                NamingStyle::Regex => rule.pattern.clone().ok_or_else(|| GateError::Pattern {
-                    what: what.clone(),
-                    pattern: String::new(),
-                    message: "style `regex` needs a `pattern`".into(),
-                })?,
-                style => style_pattern(style).to_string(),
-            };
-            let pattern = Regex::new(&format!("^(?:{src})$")).map_err(|e| GateError::Pattern {
-                what: what.clone(),
-                pattern: src.clone(),
-                message: e.to_string(),
-            })?;
+            let pattern = compile_pattern(&what, rule)?;
             Ok(Compiled {
                 rule,
                 glob: glob(&what, &rule.glob)?.compile_matcher(),
@@ -222,6 +284,54 @@ mod tests {
         assert!(ok(NamingStyle::CamelCase, "myFile"));
         assert!(ok(NamingStyle::Lowercase, "myfile"));
         assert!(!ok(NamingStyle::Lowercase, "my-file"));
+    }
+
+    #[test]
+    fn registry_module_names_follow_their_style_and_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("root.modules.yaml"),
+            "modules:\n  - name: api\n    version: 1.0.0\n  - name: LogService\n    version: 1.0.0\n",
+        )
+        .unwrap();
+        let cfg = NamingConfig {
+            rules: Vec::new(),
+            ..NamingConfig::default()
+        };
+        let r = run(dir.path(), &cfg, "root.modules.yaml");
+        assert_eq!(r.status, Status::Failed, "{:#?}", r.findings);
+        assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+        let f = &r.findings[0];
+        assert_eq!(f.rule_id, "naming.module-name");
+        assert_eq!((f.file.as_str(), f.line), ("root.modules.yaml", 4));
+        assert!(f.column > 0);
+        assert_eq!(
+            f.suggested_fix.as_deref(),
+            Some("rename the module `log-service` (and the dependencies naming it)")
+        );
+        assert_eq!(r.files_read, ["root.modules.yaml"]);
+        // `null` turns the rule off; a regex style takes its pattern.
+        let off = NamingConfig {
+            module_names: None,
+            ..cfg.clone()
+        };
+        assert_eq!(
+            run(dir.path(), &off, "root.modules.yaml").status,
+            Status::Passed
+        );
+        let regex = NamingConfig {
+            module_names: Some(crate::config::ModuleNaming {
+                style: NamingStyle::Regex,
+                pattern: Some("[A-Za-z]+".into()),
+            }),
+            ..cfg
+        };
+        assert_eq!(
+            run(dir.path(), &regex, "root.modules.yaml").status,
+            Status::Passed
+        );
+        // No registry: nothing to check.
+        assert_eq!(run(dir.path(), &off, "missing.yaml").status, Status::Passed);
     }
 
     #[test]
