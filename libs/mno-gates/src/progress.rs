@@ -87,6 +87,12 @@ pub(crate) fn with_ticker<R>(
     let event = |done| {
         let (files, bytes) = snapshot();
         let total = meter.total.load(Ordering::Relaxed);
+        // When the work beat the pre-count, everything has been seen: the total is known.
+        let total = if done && progress.count_total && total == 0 {
+            files
+        } else {
+            total
+        };
         ProgressEvent {
             check,
             files,
