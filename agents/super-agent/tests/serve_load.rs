@@ -147,21 +147,7 @@ fn fifty_concurrent_gate_requests_all_complete_correctly() {
     assert_eq!(sample(&text, "mno_agent_gates_in_flight"), 0.0);
 
     if let Some(promtool) = tool("promtool") {
-        let mut child = std::process::Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = mno_testkit::promtool_check_metrics(&promtool, &text);
         assert!(
             out.status.success(),
             "promtool check metrics: {}{}",

@@ -301,21 +301,7 @@ fn reload_silences_api_and_promtool() {
     );
     assert!(text.contains("ALERTS_FOR_STATE{alertname=\"Second\""));
     if let Some(promtool) = common::tool("promtool") {
-        use std::io::Write;
-        let mut child = std::process::Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = mno_testkit::promtool_check_metrics(&promtool, &text);
         let report = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
         let ours: Vec<&str> = report

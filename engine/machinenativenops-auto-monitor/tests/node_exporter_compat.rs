@@ -6,7 +6,6 @@
 mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -54,20 +53,7 @@ fn our_text() -> String {
 
 /// Run `promtool check metrics`; returns (exit code, findings).
 fn promtool_check(promtool: &std::path::Path, text: &str) -> (i32, BTreeSet<String>) {
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = mno_testkit::promtool_check_metrics(promtool, text);
     let findings = String::from_utf8_lossy(&out.stdout)
         .lines()
         .chain(String::from_utf8_lossy(&out.stderr).lines())

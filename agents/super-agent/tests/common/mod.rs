@@ -2,7 +2,6 @@
 //! or start `serve` on a free loopback port, talk to it over HTTP and stop it.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,14 +11,6 @@ use serde_json::{Value, json};
 /// Path of the binary built for this test run.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_super-agent"))
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
 }
 
 /// A command for the binary with an environment independent of the caller's.
@@ -196,27 +187,9 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
     out
 }
 
-/// Whether missing tools must fail the test (CI, scripts/test.sh) instead of skipping it.
-pub fn tools_required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-        || std::env::var("MNO_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
-}
-
-/// An executable on PATH; `None` (with a note) when missing and not required.
-pub fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let p = dir.join(name);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    if tools_required() {
-        panic!("{name} is required (CI / scripts/test.sh) but not on PATH");
-    }
-    eprintln!("SKIP: {name} not installed (run scripts/test.sh to install it)");
-    None
-}
+// Each test binary uses a different subset.
+#[allow(unused_imports)]
+pub use mno_testkit::{free_port, tool, tools_required};
 
 /// How to start a server.
 #[derive(Clone, Default)]

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,35 +13,9 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_machinenativenops-auto-monitor"))
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
-}
-
-/// Whether missing tools must fail the test (CI, scripts/test.sh) instead of skipping it.
-pub fn tools_required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-        || std::env::var("MNO_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
-}
-
-/// Find an executable on PATH; `None` (with a note) when it is missing and not required.
-pub fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let p = dir.join(name);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    if tools_required() {
-        panic!("{name} is required (CI / scripts/test.sh) but not on PATH");
-    }
-    eprintln!("SKIP: {name} not installed (run scripts/test.sh to install it)");
-    None
-}
+// Each test binary uses a different subset.
+#[allow(unused_imports)]
+pub use mno_testkit::{free_port, tool, tools_required};
 
 /// Run the agent with `args` and an isolated environment; wait for it to exit.
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {

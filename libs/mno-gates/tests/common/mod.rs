@@ -218,9 +218,7 @@ pub fn py_venv() -> Option<PathBuf> {
     if venv.join("bin/python").is_file() {
         return Some(venv);
     }
-    let required = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-        || std::env::var("MNO_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
-    if required {
+    if mno_testkit::tools_required() {
         panic!("target/py-venv is required (CI / MNO_REQUIRE_TOOLS=1) but missing");
     }
     eprintln!(

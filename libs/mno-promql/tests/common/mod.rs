@@ -5,41 +5,16 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mno_promql::{MemStorage, SeriesData};
 
-/// Whether a missing tool must fail the test (CI, scripts/test.sh) instead of skipping it.
-pub fn tools_required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-        || std::env::var("MNO_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
-}
-
-/// An executable on PATH; `None` (with a note) when missing and not required.
-pub fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let p = dir.join(name);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    if tools_required() {
-        panic!("{name} is required (CI / MNO_REQUIRE_TOOLS=1) but not on PATH");
-    }
-    eprintln!("SKIP: {name} not installed (apt-get install prometheus)");
-    None
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
-}
+// Each test binary uses a different subset.
+#[allow(unused_imports)]
+pub use mno_testkit::{free_port, tool, tools_required};
 
 /// Deterministic xorshift64* so fixtures are the same on every run.
 pub struct Rng(u64);
