@@ -244,6 +244,10 @@ pub struct BuildConfig {
     /// Build commands by module name; an entry replaces the registry's `build` for that
     /// module (an empty `command` turns it off), and may name modules the registry lacks.
     pub modules: BTreeMap<String, BuildModule>,
+    /// Refuse to build (ERROR) when the build cannot be kept away from the server's data
+    /// directory and signing key (no Landlock in the kernel). The repository can only ask for
+    /// more isolation here; what builds may see is the gate operator's setting.
+    pub require_sandbox: bool,
 }
 
 impl Default for BuildConfig {
@@ -253,6 +257,7 @@ impl Default for BuildConfig {
             timeout_seconds: 600,
             tail_lines: 40,
             modules: BTreeMap::new(),
+            require_sandbox: false,
         }
     }
 }
@@ -270,7 +275,8 @@ pub struct BuildModule {
     /// Seconds this build may take (default: `timeout_seconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
-    /// Extra environment variables, on top of the gate's own environment.
+    /// Extra environment variables, on top of the cleared environment builds get (`PATH`,
+    /// the locale, a scratch `HOME`, `CARGO_HOME`/`RUSTUP_HOME`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
 }

@@ -25,6 +25,7 @@ pub mod progress;
 pub mod report;
 mod walk;
 
+pub use checks::build::BuildSandbox;
 pub use checks::security::{Baseline, BaselineEntry};
 pub use checks::{
     GateOptions, KNOWN_CHECKS, parse_checks, run_gate, run_gate_with, run_with_config,

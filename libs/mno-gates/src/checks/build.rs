@@ -4,8 +4,9 @@
 //! and from `build_verification.modules` in root.gates.yaml, whose entry for a
 //! module replaces the registry's. Each is an argument list run without a
 //! shell, in a working directory that must resolve (symlinks followed) to a
-//! folder inside the repository, with stdin closed, the gate's environment plus
-//! the module's `env`, and in a process group of its own: on timeout the group
+//! folder inside the repository, with stdin closed, a cleared environment (an
+//! allow-list, a scratch `HOME`) plus the module's `env`, kept away from the server's
+//! key and data directory by Landlock (see [`sandbox`]), and in a process group of its own: on timeout the group
 //! gets SIGTERM, then SIGKILL two seconds later, so whatever the build started
 //! goes too; after the build exits, anything it left in its group is killed.
 //!
@@ -18,6 +19,7 @@
 //! check is SKIPPED, never PASSED.
 
 mod output;
+pub mod sandbox;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -30,6 +32,7 @@ use mno_registry::supervisor::process::{reap_group, signal_group};
 use rustix::process::{Signal, WaitId, WaitIdOptions};
 
 use self::output::Tail;
+pub use self::sandbox::BuildSandbox;
 use crate::config::{BuildConfig, CONFIG_FILE};
 use crate::finding::{CheckResult, Finding, ItemResult, Severity, Status};
 
@@ -66,10 +69,23 @@ struct Outcome {
     detail: Option<String>,
     tail: String,
     finding: Option<(&'static str, String, Option<String>)>,
+    /// Why the build ran without filesystem isolation, when it did.
+    not_enforced: Option<String>,
 }
 
-/// Build every module with a command; SKIPPED when none has one.
+/// Build every module with a command, with the default sandbox (nothing protected beyond
+/// the cleared environment); SKIPPED when none has one.
 pub fn run(root: &Path, cfg: &BuildConfig, registry_file: &str) -> CheckResult {
+    run_with(root, cfg, registry_file, &BuildSandbox::default())
+}
+
+/// Build every module with a command inside `sb`; SKIPPED when none has one.
+pub fn run_with(
+    root: &Path,
+    cfg: &BuildConfig,
+    registry_file: &str,
+    sb: &BuildSandbox,
+) -> CheckResult {
     let started = Instant::now();
     let mut files_read = Vec::new();
     let mut r = match jobs(root, cfg, registry_file, &mut files_read) {
@@ -79,7 +95,7 @@ pub fn run(root: &Path, cfg: &BuildConfig, registry_file: &str) -> CheckResult {
             Status::Skipped,
             format!("no {registry_file} modules and no build_verification.modules"),
         ),
-        Ok(jobs) => run_jobs(root, &jobs, cfg.tail_lines),
+        Ok(jobs) => run_jobs(root, &jobs, cfg, sb),
     };
     r.files_read = files_read;
     r.duration_ms = started.elapsed().as_millis() as u64;
@@ -153,8 +169,10 @@ fn jobs(
     Ok(jobs)
 }
 
-fn run_jobs(root: &Path, jobs: &[Job], tail_lines: usize) -> CheckResult {
+fn run_jobs(root: &Path, jobs: &[Job], cfg: &BuildConfig, sb: &BuildSandbox) -> CheckResult {
     let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let require = sb.require || cfg.require_sandbox;
+    let mut sandbox_notice: Option<(String, Location, String)> = None;
     let mut findings = Vec::new();
     let mut items = Vec::new();
     for job in jobs {
@@ -172,7 +190,10 @@ fn run_jobs(root: &Path, jobs: &[Job], tail_lines: usize) -> CheckResult {
         }
         let started = Instant::now();
         tracing::info!(module = %job.name, command = ?job.argv, "building");
-        let out = build(&canon_root, job, tail_lines);
+        let out = build(&canon_root, job, cfg.tail_lines, sb, require);
+        if let Some(why) = out.not_enforced.clone() {
+            sandbox_notice.get_or_insert((job.file.clone(), job.at, why));
+        }
         if let Some((rule, message, fix)) = out.finding {
             findings.push(Finding {
                 check: CHECK.into(),
@@ -194,6 +215,25 @@ fn run_jobs(root: &Path, jobs: &[Job], tail_lines: usize) -> CheckResult {
             exit_code: out.exit_code,
             detail: out.detail,
             output_tail: out.tail,
+        });
+    }
+    if let Some((file, at, why)) = sandbox_notice {
+        findings.push(Finding {
+            check: CHECK.into(),
+            rule_id: "build.sandbox-not-enforced".into(),
+            severity: Severity::Warning,
+            file,
+            line: at.line,
+            column: at.column,
+            message: format!(
+                "builds ran with a cleared environment but without filesystem isolation: {why}; \
+                 they could read the server's data directory and signing key"
+            ),
+            suggested_fix: Some(
+                "run the gate on a kernel with Landlock; `require_sandbox: true` refuses to build without it"
+                    .into(),
+            ),
+            fingerprint: None,
         });
     }
     let ran = items.iter().filter(|i| i.status != Status::Skipped).count();
@@ -219,13 +259,20 @@ fn run_jobs(root: &Path, jobs: &[Job], tail_lines: usize) -> CheckResult {
 }
 
 /// Run one build to its end or its timeout.
-fn build(canon_root: &Path, job: &Job, tail_lines: usize) -> Outcome {
+fn build(
+    canon_root: &Path,
+    job: &Job,
+    tail_lines: usize,
+    sb: &BuildSandbox,
+    require: bool,
+) -> Outcome {
     let fail = |status, rule, message: String, fix: Option<String>| Outcome {
         status,
         exit_code: None,
         detail: Some(message.clone()),
         tail: String::new(),
         finding: Some((rule, message, fix)),
+        not_enforced: None,
     };
     let written = job.workdir.as_deref().unwrap_or(".");
     let cwd = match job.base.join(written).canonicalize() {
@@ -263,9 +310,25 @@ fn build(canon_root: &Path, job: &Job, tail_lines: usize) -> Outcome {
         p if p.is_relative() && job.argv[0].contains('/') => cwd.join(p),
         p => p.to_path_buf(),
     };
-    let spawned = Command::new(&program)
-        .args(&job.argv[1..])
-        .envs(&job.env)
+    let sandbox = match sandbox::prepare(canon_root, sb) {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = format!("module `{}`: {e}; not built", job.name);
+            return fail(Status::Error, "build.sandbox", msg, None);
+        }
+    };
+    if let (Some(why), true) = (&sandbox.not_enforced, require) {
+        let msg = format!(
+            "module `{}`: the build cannot be isolated ({why}) and a sandbox is required; not built",
+            job.name
+        );
+        let fix = Some("run the gate on a kernel with Landlock, or drop `require_sandbox`".into());
+        return fail(Status::Error, "build.sandbox", msg, fix);
+    }
+    let mut cmd = Command::new(&program);
+    cmd.args(&job.argv[1..]);
+    sandbox.apply(&mut cmd, &job.env);
+    let spawned = cmd
         .current_dir(&cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -331,12 +394,16 @@ fn build(canon_root: &Path, job: &Job, tail_lines: usize) -> Outcome {
             )
         }
     };
+    // The scratch HOME goes now, with whatever the build left in it.
+    let not_enforced = sandbox.not_enforced.clone();
+    drop(sandbox);
     Outcome {
         status: st,
         exit_code,
         detail: (!short.is_empty()).then_some(short),
         tail,
         finding,
+        not_enforced,
     }
 }
 

@@ -60,6 +60,9 @@ pub struct GateOptions {
     /// Called a few times a second during long checks (the secret scan), from a ticker
     /// thread; without it no ticker runs.
     pub progress: Option<crate::progress::Progress>,
+    /// What `build_verification` commands may see: protected paths, passed-through
+    /// environment variables, whether Landlock is required.
+    pub build_sandbox: build::BuildSandbox,
 }
 
 /// Run `checks` over `root` with its root.gates.yaml (or the defaults).
@@ -116,9 +119,12 @@ pub fn run_with_config(
             schema::CHECK if cfg.schema_validation.enabled => {
                 schema::run(root, &cfg.schema_validation)
             }
-            build::CHECK if cfg.build_verification.enabled => {
-                build::run(root, &cfg.build_verification, &cfg.module_registry.file)
-            }
+            build::CHECK if cfg.build_verification.enabled => build::run_with(
+                root,
+                &cfg.build_verification,
+                &cfg.module_registry.file,
+                &opts.build_sandbox,
+            ),
             other => {
                 CheckResult::with_status(other, Status::Skipped, "disabled in root.gates.yaml")
             }

@@ -196,3 +196,181 @@ fn registry_workdir_env_and_timeout_are_used() {
     assert_eq!(r.status, Status::Passed, "{r:#?}");
     assert_eq!(r.items[0].output_tail, "marker\nhello\n");
 }
+
+/// Landlock present, or (outside CI) a reason to skip a test that needs it.
+fn landlock_or_skip(test: &str) -> bool {
+    if sandbox::landlock_available() {
+        return true;
+    }
+    assert!(
+        !mno_testkit::tools_required(),
+        "{test}: this kernel has no Landlock and MNO_REQUIRE_TOOLS=1"
+    );
+    eprintln!("skipping {test}: this kernel has no Landlock");
+    false
+}
+
+/// A repository and, outside it, a data directory holding a signing key.
+fn repo_and_secrets() -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
+    let repo = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("evidence")).unwrap();
+    let key = data.path().join("evidence/evidence.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef").unwrap();
+    (repo, data, key)
+}
+
+fn protecting(paths: &[&Path]) -> BuildSandbox {
+    BuildSandbox {
+        protected: paths.iter().map(|p| p.to_path_buf()).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn build_does_not_inherit_the_gate_token() {
+    // SAFETY: nextest runs each test in its own process; nothing else here reads it.
+    unsafe { std::env::set_var("MNO_AGENT_TOKEN", "s3cr3t-agent-token") };
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        dir.path(),
+        &cfg(vec![("a", module(&["env"]))]),
+        "root.modules.yaml",
+    );
+    assert_eq!(r.status, Status::Passed, "{r:#?}");
+    let tail = &r.items[0].output_tail;
+    assert!(!tail.contains("s3cr3t-agent-token"), "{tail}");
+    assert!(!tail.contains("MNO_AGENT_TOKEN"), "{tail}");
+    assert!(tail.contains("PATH="), "{tail}");
+    // HOME is a scratch folder of its own, gone after the build.
+    let home = tail
+        .lines()
+        .find_map(|l| l.strip_prefix("HOME="))
+        .expect("HOME is set");
+    assert!(home.contains("mno-build-home-"), "{home}");
+    assert!(!Path::new(home).exists(), "{home} was not removed");
+    // The operator can pass a variable through by name; the module's env adds its own.
+    let sb = BuildSandbox {
+        env_passthrough: vec!["MNO_AGENT_TOKEN".into()],
+        ..Default::default()
+    };
+    let mut m = module(&["env"]);
+    m.env.insert("FROM_MODULE".into(), "1".into());
+    let r = run_with(dir.path(), &cfg(vec![("a", m)]), "root.modules.yaml", &sb);
+    let tail = &r.items[0].output_tail;
+    assert!(
+        tail.contains("MNO_AGENT_TOKEN=s3cr3t-agent-token"),
+        "{tail}"
+    );
+    assert!(tail.contains("FROM_MODULE=1"), "{tail}");
+}
+
+#[test]
+fn build_cannot_read_the_protected_signing_key() {
+    if !landlock_or_skip("build_cannot_read_the_protected_signing_key") {
+        return;
+    }
+    let (repo, data, key) = repo_and_secrets();
+    let k = key.to_str().unwrap();
+    let sb = protecting(&[data.path()]);
+    let r = run_with(
+        repo.path(),
+        &cfg(vec![("a", module(&["cat", k]))]),
+        "root.modules.yaml",
+        &sb,
+    );
+    assert_eq!(r.status, Status::Failed, "{r:#?}");
+    let tail = &r.items[0].output_tail;
+    assert!(!tail.contains("0123456789abcdef"), "{tail}");
+    assert!(tail.contains("Permission denied"), "{tail}");
+    // Through a symlink in the repository, or /proc/self/root, it is the same file.
+    std::os::unix::fs::symlink(&key, repo.path().join("k")).unwrap();
+    let via_proc = format!("/proc/self/root{k}");
+    for argv in [["cat", "k"], ["cat", via_proc.as_str()]] {
+        let r = run_with(
+            repo.path(),
+            &cfg(vec![("a", module(&argv))]),
+            "root.modules.yaml",
+            &sb,
+        );
+        assert_eq!(r.status, Status::Failed, "{argv:?}: {r:#?}");
+        assert!(!r.items[0].output_tail.contains("0123456789abcdef"));
+    }
+    // Nor the gate's own environment through /proc (non-dumpable, no CAP_SYS_PTRACE).
+    let environ = format!("/proc/{}/environ", std::process::id());
+    let r = run_with(
+        repo.path(),
+        &cfg(vec![("a", module(&["cat", &environ]))]),
+        "root.modules.yaml",
+        &sb,
+    );
+    assert_eq!(r.status, Status::Failed, "{r:#?}");
+    // Not even overwritten.
+    let r = run_with(
+        repo.path(),
+        &cfg(vec![("a", module(&["sh", "-c", &format!("echo x > {k}")]))]),
+        "root.modules.yaml",
+        &sb,
+    );
+    assert_eq!(r.status, Status::Failed, "{r:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap(),
+        "0123456789abcdef0123456789abcdef"
+    );
+}
+
+#[test]
+fn build_cannot_list_the_protected_data_dir() {
+    if !landlock_or_skip("build_cannot_list_the_protected_data_dir") {
+        return;
+    }
+    let (repo, data, _key) = repo_and_secrets();
+    let d = data.path().to_str().unwrap();
+    let r = run_with(
+        repo.path(),
+        &cfg(vec![("a", module(&["ls", "-a", d]))]),
+        "root.modules.yaml",
+        &protecting(&[data.path()]),
+    );
+    assert_eq!(r.status, Status::Failed, "{r:#?}");
+    assert!(!r.items[0].output_tail.contains("evidence"), "{r:#?}");
+}
+
+#[test]
+fn a_sandboxed_build_still_writes_in_the_repository_home_and_tmp() {
+    if !landlock_or_skip("a_sandboxed_build_still_writes_in_the_repository_home_and_tmp") {
+        return;
+    }
+    let (repo, data, _key) = repo_and_secrets();
+    std::fs::create_dir_all(repo.path().join("sub")).unwrap();
+    let script = "echo ok > out.txt && echo h > \"$HOME/h\" && t=$(mktemp) && rm \"$t\" \
+                  && cat /etc/passwd >/dev/null && echo done";
+    let mut m = module(&["sh", "-c", script]);
+    m.workdir = Some("sub".into());
+    let r = run_with(
+        repo.path(),
+        &cfg(vec![("a", m)]),
+        "root.modules.yaml",
+        &protecting(&[data.path()]),
+    );
+    assert_eq!(r.status, Status::Passed, "{r:#?}");
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("sub/out.txt")).unwrap(),
+        "ok\n"
+    );
+    // Outside the repository and the writable folders, nothing is written.
+    let outside = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let target = outside.path().join("x");
+    let r = run_with(
+        repo.path(),
+        &cfg(vec![(
+            "a",
+            module(&["sh", "-c", &format!("echo x > {}", target.display())]),
+        )]),
+        "root.modules.yaml",
+        &protecting(&[data.path()]),
+    );
+    assert_eq!(r.status, Status::Failed, "{r:#?}");
+    assert!(!target.exists());
+}
