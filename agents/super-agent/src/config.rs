@@ -63,8 +63,65 @@ pub struct AgentConfig {
     /// Base URL of file links in `report.md`; `{repository}` and `{commit_sha}` are replaced
     /// (`https://github.com/{repository}/blob/{commit_sha}`). Unset: plain locations.
     pub link_base: Option<String>,
+    /// What build commands (`build_verification`) from the repositories may see.
+    pub build_sandbox: BuildSandboxConfig,
+    /// Pruning of finished jobs, incidents and report folders.
+    pub retention: RetentionConfig,
     /// Log level, format and file.
     pub logging: LoggingConfig,
+}
+
+/// `build_sandbox:` — builds run with a cleared environment and, with Landlock, without
+/// access to the data directory (store, reports, evidence key) or this configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct BuildSandboxConfig {
+    /// Environment variables passed through to builds by name (they get only `PATH`, the
+    /// locale, a scratch `HOME` and `TMPDIR`, `CARGO_HOME` and `RUSTUP_HOME` otherwise).
+    pub env_passthrough: Vec<String>,
+    /// More paths builds may not read, list or write (the data directory, reports
+    /// directory and configuration file always are).
+    pub protected: Vec<String>,
+    /// More folders builds may write (shared caches); the repository, the scratch `HOME`,
+    /// `/tmp`, `/dev`, `CARGO_HOME` and `RUSTUP_HOME` always are.
+    pub writable: Vec<String>,
+    /// Refuse to build (the check is ERROR) when the kernel has no Landlock, instead of
+    /// building with only a cleared environment and a warning finding.
+    pub require: bool,
+}
+
+/// `retention:` — finished jobs and incidents are pruned by age and by count, at start and
+/// every `interval`; queued and running jobs never are. A pruned job's report folder goes too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Seconds a finished job is kept after it ended; 0 keeps them whatever their age.
+    pub jobs_max_age: f64,
+    /// Finished jobs kept (the newest); 0 means no limit.
+    pub jobs_max_count: usize,
+    /// Seconds an incident is kept after it was opened; 0 keeps them whatever their age.
+    pub incidents_max_age: f64,
+    /// Incidents kept (the newest); 0 means no limit.
+    pub incidents_max_count: usize,
+    /// Also remove folders in the reports directory that belong to no job (left by a crash
+    /// or a deleted store), once older than `jobs_max_age`.
+    pub prune_orphan_reports: bool,
+    /// Seconds between two pruning passes.
+    #[schemars(range(min = 1.0))]
+    pub interval: f64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            jobs_max_age: 30.0 * 86400.0,
+            jobs_max_count: 10_000,
+            incidents_max_age: 90.0 * 86400.0,
+            incidents_max_count: 10_000,
+            prune_orphan_reports: true,
+            interval: 3600.0,
+        }
+    }
 }
 
 impl Default for AgentConfig {
@@ -85,6 +142,8 @@ impl Default for AgentConfig {
             monitor_url: None,
             monitor_timeout: 5.0,
             link_base: None,
+            build_sandbox: BuildSandboxConfig::default(),
+            retention: RetentionConfig::default(),
             logging: LoggingConfig::default(),
         }
     }
@@ -412,9 +471,29 @@ pub fn validate_values(c: &AgentConfig) -> Result<Vec<PathBuf>, (String, String)
         ("wait_timeout", c.wait_timeout),
         ("shutdown_timeout", c.shutdown_timeout),
         ("monitor_timeout", c.monitor_timeout),
+        ("retention.interval", c.retention.interval),
     ] {
         if !positive(v) {
             return e(k, format!("must be a positive number of seconds (got {v})"));
+        }
+    }
+    for (k, v) in [
+        ("retention.jobs_max_age", c.retention.jobs_max_age),
+        ("retention.incidents_max_age", c.retention.incidents_max_age),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            return e(
+                k,
+                format!("must be a number of seconds, 0 for no age limit (got {v})"),
+            );
+        }
+    }
+    for (i, n) in c.build_sandbox.env_passthrough.iter().enumerate() {
+        if n.is_empty() || n.contains('=') || n.contains('\0') {
+            return e(
+                &format!("build_sandbox.env_passthrough.{i}"),
+                format!("must be a variable name (got {n:?})"),
+            );
         }
     }
     if let Some(u) = &c.monitor_url {

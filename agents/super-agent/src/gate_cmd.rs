@@ -39,6 +39,9 @@ pub enum GateCommand {
         /// Evidence log and Auto-Monitor section.
         #[command(flatten)]
         evidence: crate::evidence_cmd::GateEvidenceArgs,
+        /// What build commands may see.
+        #[command(flatten)]
+        sandbox: Box<SandboxArgs>,
     },
     /// Accept every secret found now: (re)write the security baseline named in root.gates.yaml.
     Baseline {
@@ -46,6 +49,43 @@ pub enum GateCommand {
         #[arg(default_value = ".")]
         path: PathBuf,
     },
+}
+
+/// `gate run` options for `build_verification`'s sandbox: builds get a cleared environment
+/// and, with Landlock, no access to the evidence log (and its key) or the paths named here.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SandboxArgs {
+    /// A path build commands may not read, list or write (repeatable); the
+    /// `--evidence-log` folder always is.
+    #[arg(long = "protect", value_name = "PATH")]
+    pub protect: Vec<PathBuf>,
+    /// An environment variable passed through to build commands (repeatable); they get only
+    /// PATH, the locale, a scratch HOME and TMPDIR, CARGO_HOME and RUSTUP_HOME otherwise.
+    #[arg(long = "build-env", value_name = "NAME")]
+    pub build_env: Vec<String>,
+    /// A folder build commands may write besides the repository, HOME, /tmp and /dev (repeatable).
+    #[arg(long = "build-writable", value_name = "DIR")]
+    pub build_writable: Vec<PathBuf>,
+    /// Refuse to build when the kernel has no Landlock (the check is ERROR).
+    #[arg(long)]
+    pub require_sandbox: bool,
+}
+
+impl SandboxArgs {
+    /// The sandbox for this run: these options plus the evidence log folder.
+    fn to_sandbox(
+        &self,
+        evidence: &crate::evidence_cmd::GateEvidenceArgs,
+    ) -> mno_gates::BuildSandbox {
+        let mut protected = self.protect.clone();
+        protected.extend(evidence.evidence_log.clone());
+        mno_gates::BuildSandbox {
+            protected,
+            env_passthrough: self.build_env.clone(),
+            writable: self.build_writable.clone(),
+            require: self.require_sandbox,
+        }
+    }
 }
 
 /// A report file kind.
@@ -98,11 +138,18 @@ pub fn run(
             link_base,
             evidence,
             since,
-        } => gate_run(&path, &out, &checks, &format, link_base, &evidence, since),
+            sandbox,
+        } => {
+            let sb = sandbox.to_sandbox(&evidence);
+            gate_run(
+                &path, &out, &checks, &format, link_base, &evidence, since, sb,
+            )
+        }
         GateCommand::Baseline { path } => baseline(&path),
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one per `gate run` option group
 fn gate_run(
     root: &Path,
     out: &Path,
@@ -111,11 +158,13 @@ fn gate_run(
     link_base: Option<String>,
     evidence: &crate::evidence_cmd::GateEvidenceArgs,
     since: Option<String>,
+    build_sandbox: mno_gates::BuildSandbox,
 ) -> ExitCode {
     let opts = mno_gates::parse_checks(checks).map(|checks| mno_gates::GateOptions {
         checks,
         since,
         progress: Some(progress::stderr_hook()),
+        build_sandbox,
     });
     let mut report = match opts.and_then(|o| mno_gates::run_gate_with(root, &o)) {
         Ok(r) => r,

@@ -37,6 +37,8 @@ pub struct ValidatedGate {
 
 /// What every gate run needs besides its request.
 pub struct GateContext {
+    /// What build commands may see (protected paths, passed-through variables).
+    pub build_sandbox: mno_gates::BuildSandbox,
     /// Reports go to `<reports_dir>/<validation_id>/`.
     pub reports_dir: PathBuf,
     /// `report.md` link base with `{repository}` / `{commit_sha}` placeholders.
@@ -341,6 +343,7 @@ pub fn run(
 ) -> GateOutcome {
     let opts = GateOptions {
         checks: v.checks.clone(),
+        build_sandbox: ctx.build_sandbox.clone(),
         ..Default::default()
     };
     let result = match &v.registry {

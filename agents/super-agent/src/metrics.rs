@@ -25,6 +25,7 @@ struct Inner {
     runs: BTreeMap<String, u64>,
     findings: BTreeMap<(String, String), u64>,
     incidents: BTreeMap<(String, String), u64>,
+    pruned: BTreeMap<String, u64>,
     buckets: Vec<u64>,
     duration_sum: f64,
     duration_count: u64,
@@ -95,6 +96,11 @@ impl Metrics {
             .incidents
             .entry((severity.to_string(), status.to_string()))
             .or_default() += 1;
+    }
+
+    /// A retention pass removed `n` records or folders of `kind` (`jobs`, `incidents`, `reports`).
+    pub fn pruned(&self, kind: &str, n: usize) {
+        *self.lock().pruned.entry(kind.to_string()).or_default() += n as u64;
     }
 
     /// The text exposition.
@@ -205,6 +211,15 @@ impl Metrics {
                 escape(sev),
                 escape(st)
             );
+        }
+        header(
+            &mut out,
+            "mno_agent_pruned_total",
+            "counter",
+            "Records and report folders removed by retention, by kind (jobs, incidents, reports).",
+        );
+        for (k, v) in &g.pruned {
+            let _ = writeln!(out, "mno_agent_pruned_total{{kind=\"{}\"}} {v}", escape(k));
         }
         header(
             &mut out,

@@ -72,6 +72,27 @@ pub fn data_paths(cfg: &AgentConfig) -> DataPaths {
     }
 }
 
+/// What builds may see: never the data directory (store, evidence key), the reports, the
+/// configuration file (it may hold the token), nor what `build_sandbox.protected` adds.
+pub fn build_sandbox(eff: &Effective, paths: &DataPaths) -> mno_gates::BuildSandbox {
+    let c = &eff.config.build_sandbox;
+    let mut protected = vec![
+        paths.data_dir.clone(),
+        paths.reports_dir.clone(),
+        paths.evidence_dir.clone(),
+    ];
+    if let crate::config::Source::File(f) = &eff.source {
+        protected.push(f.clone());
+    }
+    protected.extend(c.protected.iter().map(PathBuf::from));
+    mno_gates::BuildSandbox {
+        protected,
+        env_passthrough: c.env_passthrough.clone(),
+        writable: c.writable.iter().map(PathBuf::from).collect(),
+        require: c.require,
+    }
+}
+
 /// The socket address the configuration asks for.
 pub fn listen_addr(eff: &Effective) -> Result<SocketAddr, ServeError> {
     let c = &eff.config;
@@ -115,10 +136,18 @@ pub async fn serve_until(
     let chain = mno_gates::EvidenceChain::open(&paths.evidence_dir)
         .map_err(|e| ServeError::Setup(format!("evidence chain: {e}")))?;
     let metrics = Arc::new(Metrics::new());
+    // First pass now (at start), then every retention.interval until the stop.
+    let retention = crate::retention::spawn(
+        crate::retention::Retention::new(&cfg.retention, &paths.reports_dir),
+        store.clone(),
+        metrics.clone(),
+        stop.clone(),
+    );
     let jobs = Jobs::new(
         store.clone(),
         metrics.clone(),
         GateContext {
+            build_sandbox: build_sandbox(eff, paths),
             reports_dir: paths.reports_dir.clone(),
             link_base: cfg.link_base.clone(),
             chain: Some(Arc::new(chain)),
@@ -200,6 +229,8 @@ pub async fn serve_until(
         cfg.shutdown_timeout
     );
     jobs.begin_shutdown();
+    // The retention task sees the stop too; a pass under way finishes (one transaction).
+    let _ = retention.await;
     let left = jobs
         .drain(Duration::from_secs_f64(cfg.shutdown_timeout))
         .await;

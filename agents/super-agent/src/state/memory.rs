@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{IncidentRecord, JobRecord, NewIncident, StateStore, StoreError};
+use super::{IncidentRecord, JobRecord, NewIncident, PruneRule, PrunedJob, StateStore, StoreError};
 
 /// Jobs and incidents in process memory.
 #[derive(Default)]
@@ -17,6 +17,8 @@ struct Inner {
     jobs: HashMap<String, (u64, JobRecord)>,
     seq: u64,
     incidents: Vec<IncidentRecord>,
+    /// The last incident id given: ids are never reused, even after pruning.
+    last_incident: u64,
 }
 
 impl MemoryStore {
@@ -74,7 +76,8 @@ impl StateStore for MemoryStore {
 
     fn append_incident(&self, incident: NewIncident) -> Result<IncidentRecord, StoreError> {
         let mut g = self.lock();
-        let id = g.incidents.len() as u64 + 1;
+        g.last_incident += 1;
+        let id = g.last_incident;
         let rec = IncidentRecord::from_new(id, incident);
         g.incidents.push(rec.clone());
         Ok(rec)
@@ -90,6 +93,45 @@ impl StateStore for MemoryStore {
             .cloned()
             .collect())
     }
+
+    fn prune_jobs(&self, rule: &PruneRule) -> Result<Vec<PrunedJob>, StoreError> {
+        let mut g = self.lock();
+        let mut done: Vec<&(u64, JobRecord)> = g
+            .jobs
+            .values()
+            .filter(|(_, j)| j.status.is_done())
+            .collect();
+        done.sort_by_key(|j| std::cmp::Reverse(j.0));
+        let verdict = rule.condemned(done.iter().map(|(_, j)| super::job_time(j)));
+        let gone: Vec<PrunedJob> = done
+            .iter()
+            .zip(verdict)
+            .filter(|(_, v)| *v)
+            .map(|((_, j), _)| PrunedJob {
+                validation_id: j.validation_id.clone(),
+                reports_dir: j.reports_dir.clone(),
+            })
+            .collect();
+        for p in &gone {
+            g.jobs.remove(&p.validation_id);
+        }
+        Ok(gone)
+    }
+
+    fn prune_incidents(&self, rule: &PruneRule) -> Result<usize, StoreError> {
+        let mut g = self.lock();
+        // Stored oldest first; the rule reads newest first.
+        let verdict = rule.condemned(
+            g.incidents
+                .iter()
+                .rev()
+                .map(|i| Some(i.received_at.as_str())),
+        );
+        let n = g.incidents.len();
+        let mut keep = verdict.into_iter().rev().map(|v| !v);
+        g.incidents.retain(|_| keep.next().unwrap_or(true));
+        Ok(n - g.incidents.len())
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +139,10 @@ mod tests {
     #[test]
     fn memory_store_keeps_the_contract() {
         super::super::tests::contract(&super::MemoryStore::new());
+    }
+
+    #[test]
+    fn memory_store_prunes_finished_jobs_and_incidents_by_age_and_count() {
+        super::super::tests::prune_contract(&super::MemoryStore::new());
     }
 }

@@ -54,6 +54,68 @@ pub trait StateStore: Send + Sync {
     fn append_incident(&self, incident: NewIncident) -> Result<IncidentRecord, StoreError>;
     /// The newest incidents first.
     fn list_incidents(&self, limit: usize) -> Result<Vec<IncidentRecord>, StoreError>;
+    /// Delete the finished jobs `rule` condemns (ended before its age limit, or past its
+    /// count, newest kept) in one step; queued and running jobs are never touched.
+    /// Returns the deleted jobs.
+    fn prune_jobs(&self, rule: &PruneRule) -> Result<Vec<PrunedJob>, StoreError>;
+    /// Delete the incidents `rule` condemns (received before its age limit, or past its
+    /// count, newest kept); returns how many.
+    fn prune_incidents(&self, rule: &PruneRule) -> Result<usize, StoreError>;
+}
+
+/// What a pruning pass removes: records older than `max_age` (at `now`) and those past the
+/// newest `max_count`. `None` turns a limit off.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneRule {
+    /// Records older than this go.
+    pub max_age: Option<std::time::Duration>,
+    /// Only this many of the newest are kept.
+    pub max_count: Option<usize>,
+    /// The time ages are measured at.
+    pub now: std::time::SystemTime,
+}
+
+impl PruneRule {
+    /// For records listed newest first with their RFC 3339 time, which ones go. A time that
+    /// does not parse counts as new: such a record only goes by count.
+    pub fn condemned<'a>(
+        &self,
+        newest_first: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Vec<bool> {
+        let cutoff = self
+            .max_age
+            .and_then(|a| self.now.checked_sub(a))
+            .map(chrono::DateTime::<chrono::Utc>::from);
+        newest_first
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let by_count = self.max_count.is_some_and(|n| i >= n);
+                let by_age = match (
+                    cutoff,
+                    t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()),
+                ) {
+                    (Some(c), Some(t)) => t < c,
+                    _ => false,
+                };
+                by_count || by_age
+            })
+            .collect()
+    }
+}
+
+/// A job a pruning pass deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunedJob {
+    /// Its validation id.
+    pub validation_id: String,
+    /// Its report folder, when it had one.
+    pub reports_dir: Option<String>,
+}
+
+/// The time a finished job's age is measured from: when it ended, else when it was created.
+fn job_time(j: &JobRecord) -> Option<&str> {
+    j.finished_at.as_deref().or(Some(j.created_at.as_str()))
 }
 
 /// Where a gate job is in its life.
@@ -247,6 +309,86 @@ pub(crate) mod tests {
                 fingerprint: None,
             },
         }
+    }
+
+    /// A finished job that ended `secs_ago` seconds ago, with a report folder.
+    pub fn old_job(id: &str, secs_ago: u64) -> JobRecord {
+        let mut j = job(id, JobStatus::Passed);
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago);
+        j.finished_at = Some(
+            chrono::DateTime::<chrono::Utc>::from(t)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        );
+        j.reports_dir = Some(format!("/reports/{id}"));
+        j
+    }
+
+    /// Pruning: by age and count, never a queued or running job, incident ids never reused.
+    pub fn prune_contract(s: &dyn StateStore) {
+        let day = 86400;
+        s.put_job(&old_job("gate-1-aaaaaaaa", 40 * day)).unwrap();
+        s.put_job(&old_job("gate-2-aaaaaaaa", 20 * day)).unwrap();
+        let mut running = job("gate-3-aaaaaaaa", JobStatus::Running);
+        running.created_at = "2001-01-01T00:00:00.000Z".into();
+        s.put_job(&running).unwrap();
+        s.put_job(&job("gate-4-aaaaaaaa", JobStatus::Queued))
+            .unwrap();
+        s.put_job(&old_job("gate-5-aaaaaaaa", 10)).unwrap();
+        s.put_job(&old_job("gate-6-aaaaaaaa", 5)).unwrap();
+        let rule = |age: Option<u64>, count: Option<usize>| PruneRule {
+            max_age: age.map(std::time::Duration::from_secs),
+            max_count: count,
+            now: std::time::SystemTime::now(),
+        };
+        // By age: only the finished job older than 30 days; the ancient running one stays.
+        let gone = s.prune_jobs(&rule(Some(30 * day), None)).unwrap();
+        assert_eq!(
+            gone,
+            vec![PrunedJob {
+                validation_id: "gate-1-aaaaaaaa".into(),
+                reports_dir: Some("/reports/gate-1-aaaaaaaa".into()),
+            }]
+        );
+        assert!(s.get_job("gate-1-aaaaaaaa").unwrap().is_none());
+        // By count: the newest finished one is kept; queued and running ones do not count.
+        let gone: Vec<String> = s
+            .prune_jobs(&rule(None, Some(1)))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.validation_id)
+            .collect();
+        assert_eq!(gone, vec!["gate-5-aaaaaaaa", "gate-2-aaaaaaaa"]);
+        let left: Vec<String> = s
+            .list_jobs(10)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.validation_id)
+            .collect();
+        assert_eq!(
+            left,
+            vec!["gate-6-aaaaaaaa", "gate-4-aaaaaaaa", "gate-3-aaaaaaaa"]
+        );
+        assert!(s.prune_jobs(&rule(Some(1), Some(0))).unwrap().len() == 1);
+        assert_eq!(s.list_jobs(10).unwrap().len(), 2, "queued and running stay");
+
+        let mut old = incident("old");
+        old.received_at = "2020-01-01T00:00:00.000Z".into();
+        s.append_incident(old).unwrap();
+        for n in ["a", "b", "c"] {
+            s.append_incident(incident(n)).unwrap();
+        }
+        assert_eq!(s.prune_incidents(&rule(Some(day), None)).unwrap(), 1);
+        assert_eq!(s.prune_incidents(&rule(None, Some(2))).unwrap(), 1);
+        let names: Vec<String> = s
+            .list_incidents(10)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.signal.alert_name)
+            .collect();
+        assert_eq!(names, vec!["c", "b"]);
+        let last = s.list_incidents(1).unwrap()[0].id;
+        let next = s.append_incident(incident("d")).unwrap();
+        assert!(next.id > last, "an incident id was reused after pruning");
     }
 
     /// The behaviour every store must have.

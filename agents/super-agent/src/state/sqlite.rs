@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{IncidentRecord, JobRecord, NewIncident, StateStore, StoreError};
+use super::{IncidentRecord, JobRecord, NewIncident, PruneRule, PrunedJob, StateStore, StoreError};
 
 /// Jobs and incidents in one SQLite file.
 pub struct SqliteStore {
@@ -178,6 +178,60 @@ impl StateStore for SqliteStore {
         }
         Ok(out)
     }
+
+    fn prune_jobs(&self, rule: &PruneRule) -> Result<Vec<PrunedJob>, StoreError> {
+        let mut conn = self.lock();
+        // One transaction under the connection's lock: a job re-queued in between cannot be
+        // deleted, and the DELETE re-checks the status anyway.
+        let tx = conn.transaction()?;
+        let rows: Vec<(String, Option<String>, Option<String>)> = {
+            let mut st = tx.prepare(
+                "SELECT validation_id,
+                        COALESCE(json_extract(record, '$.finished_at'), json_extract(record, '$.created_at')),
+                        json_extract(record, '$.reports_dir')
+                 FROM jobs WHERE status NOT IN ('QUEUED', 'RUNNING') ORDER BY updated_seq DESC",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let verdict = rule.condemned(rows.iter().map(|r| r.1.as_deref()));
+        let mut gone = Vec::new();
+        for ((id, _, reports_dir), v) in rows.into_iter().zip(verdict) {
+            if v {
+                let n = tx.execute(
+                    "DELETE FROM jobs WHERE validation_id = ?1 AND status NOT IN ('QUEUED', 'RUNNING')",
+                    [&id],
+                )?;
+                if n > 0 {
+                    gone.push(PrunedJob {
+                        validation_id: id,
+                        reports_dir,
+                    });
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(gone)
+    }
+
+    fn prune_incidents(&self, rule: &PruneRule) -> Result<usize, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let rows: Vec<(i64, String)> = {
+            let mut st = tx.prepare("SELECT id, received_at FROM incidents ORDER BY id DESC")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let verdict = rule.condemned(rows.iter().map(|r| Some(r.1.as_str())));
+        let mut n = 0;
+        for ((id, _), v) in rows.into_iter().zip(verdict) {
+            if v {
+                n += tx.execute("DELETE FROM incidents WHERE id = ?1", [id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -203,6 +257,13 @@ mod tests {
             s.interrupt_unfinished("restart").unwrap(),
             vec!["gate-3-01234567".to_string()]
         );
+    }
+
+    #[test]
+    fn sqlite_store_prunes_finished_jobs_and_incidents_by_age_and_count() {
+        let d = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&d.path().join("super-agent.db")).unwrap();
+        super::super::tests::prune_contract(&s);
     }
 
     #[test]
