@@ -132,6 +132,9 @@ pub struct NotifierConfig {
     pub urls: Vec<String>,
     /// `command`: the program and its arguments, run directly (never through a shell).
     pub command: Vec<String>,
+    /// `command`: variables passed from the monitor's environment by name; the program
+    /// otherwise gets only `PATH`, `HOME`, the locale and the `MNO_ALERT_*` variables.
+    pub env_passthrough: Vec<String>,
     /// Time one delivery may take (HTTP request or command run).
     pub timeout: Dur,
     /// Also notify when a group's alerts resolve.
@@ -159,6 +162,7 @@ impl Default for NotifierConfig {
             url: None,
             urls: Vec::new(),
             command: Vec::new(),
+            env_passthrough: Vec::new(),
             timeout: Dur::secs(10),
             send_resolved: true,
             max_alerts: 0,

@@ -171,6 +171,7 @@ impl Core {
                     plan,
                     alert_json,
                     env,
+                    env_passthrough: s.cfg.env_passthrough.clone(),
                     headers: s.cfg.headers.clone(),
                     expected_status: s.cfg.expected_status.clone(),
                     timeout: s.cfg.timeout.0,

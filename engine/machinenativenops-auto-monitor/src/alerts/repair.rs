@@ -42,9 +42,17 @@ pub struct StrategyConfig {
     pub matchers: Vec<String>,
     /// `command`, `systemd` or `http`.
     pub action: RepairAction,
-    /// `command`: program and arguments; each element may be a template
-    /// (`{{ $labels.service }}`) and always stays one argument.
+    /// `command`: program and arguments; each argument may be a template
+    /// (`{{ $labels.service }}`) and always stays one argument. The program (the first
+    /// element) is never a template.
     pub command: Vec<String>,
+    /// `command`: allow a templated argument to render to something starting with `-`
+    /// (an option to the program). Off: such an attempt is refused, so label text cannot
+    /// turn into `--force` or `-rf`.
+    pub allow_dash_args: bool,
+    /// `command`, `systemd`: variables passed from the monitor's environment by name; the
+    /// program otherwise gets only `PATH`, `HOME`, the locale and the `MNO_ALERT_*` variables.
+    pub env_passthrough: Vec<String>,
     /// `systemd`: the unit to restart (a template allowed; must be a plain unit name).
     pub unit: Option<String>,
     /// `http`: the URL (a template allowed).
@@ -69,6 +77,8 @@ impl Default for StrategyConfig {
             matchers: Vec::new(),
             action: RepairAction::Command,
             command: Vec::new(),
+            allow_dash_args: false,
+            env_passthrough: Vec::new(),
             unit: None,
             url: None,
             method: "POST".into(),
@@ -128,6 +138,12 @@ impl Strategy {
                 for (i, a) in cfg.command.iter().enumerate() {
                     command.push(tmpl(&format!("command.{i}"), a)?);
                 }
+                if !matches!(command.first(), Some(Tmpl::Plain(_))) {
+                    return Err(e(
+                        "command.0",
+                        "the program cannot be a template: alert data only ever goes into arguments",
+                    ));
+                }
             }
             RepairAction::Systemd => {
                 let u = cfg.unit.as_deref().unwrap_or_default();
@@ -181,12 +197,23 @@ impl Strategy {
     /// The concrete action for one alert.
     pub fn plan(&self, templates: &TemplateSet, data: &TemplateData) -> Plan {
         match self.cfg.action {
-            RepairAction::Command => Plan::Command(
-                self.command
-                    .iter()
-                    .map(|t| command::clean(&templates.render(t, data)))
-                    .collect(),
-            ),
+            RepairAction::Command => {
+                let mut argv = Vec::with_capacity(self.command.len());
+                for (i, t) in self.command.iter().enumerate() {
+                    let arg = command::clean(&templates.render(t, data));
+                    if matches!(t, Tmpl::Compiled(_))
+                        && arg.starts_with('-')
+                        && !self.cfg.allow_dash_args
+                    {
+                        return Plan::Refused(format!(
+                            "templated argument {i} renders to {arg:?}, which starts with `-` \
+                             (an option); set allow_dash_args: true to allow it"
+                        ));
+                    }
+                    argv.push(arg);
+                }
+                Plan::Command(argv)
+            }
             RepairAction::Systemd => {
                 let unit = self
                     .unit
@@ -263,6 +290,8 @@ pub struct Job {
     pub alert_json: String,
     /// `MNO_ALERT_*` variables.
     pub env: Vec<(String, String)>,
+    /// Variables passed from the monitor's environment by name.
+    pub env_passthrough: Vec<String>,
     /// Headers of an HTTP action.
     pub headers: BTreeMap<String, String>,
     /// Expected HTTP statuses.
@@ -314,7 +343,15 @@ pub async fn execute(job: &Job, client: &reqwest::Client) -> JobResult {
             duration: start.elapsed(),
         },
         Plan::Command(argv) => {
-            match command::run(argv, job.alert_json.as_bytes(), &job.env, job.timeout).await {
+            match command::run(
+                argv,
+                job.alert_json.as_bytes(),
+                &job.env,
+                &job.env_passthrough,
+                job.timeout,
+            )
+            .await
+            {
                 Ok(o) => JobResult {
                     result: o.result(),
                     detail: o.output.chars().take(2000).collect(),
@@ -419,5 +456,116 @@ mod tests {
             &mut t,
         );
         assert_eq!(bad.unwrap_err().0, "alerts");
+    }
+
+    fn command_strategy(command: &[&str], allow_dash_args: bool) -> StrategyConfig {
+        StrategyConfig {
+            name: "clean".into(),
+            alerts: vec!["DiskFull".into()],
+            command: command.iter().map(|s| s.to_string()).collect(),
+            allow_dash_args,
+            ..Default::default()
+        }
+    }
+
+    fn plan_for(s: &Strategy, t: &TemplateSet, mount: &str) -> Plan {
+        let labels = vec![
+            ("alertname".to_string(), "DiskFull".to_string()),
+            ("mountpoint".to_string(), mount.to_string()),
+        ];
+        s.plan(
+            t,
+            &TemplateData {
+                labels: &labels,
+                value: 0.0,
+                external_labels: &BTreeMap::new(),
+                external_url: "",
+            },
+        )
+    }
+
+    #[test]
+    fn templated_arg_starting_with_dash_is_refused() {
+        let mut t = TemplateSet::new();
+        let cmd = ["/usr/local/bin/clean", "-v", "{{ $labels.mountpoint }}"];
+        let s = Strategy::build(&command_strategy(&cmd, false), &mut t).unwrap();
+        // A literal `-v` in the configuration is fine; a label rendering to an option is not.
+        assert_eq!(
+            plan_for(&s, &t, "/var"),
+            Plan::Command(vec![
+                "/usr/local/bin/clean".into(),
+                "-v".into(),
+                "/var".into()
+            ])
+        );
+        match plan_for(&s, &t, "--recursive") {
+            Plan::Refused(why) => assert!(why.contains("allow_dash_args"), "{why}"),
+            p => panic!("not refused: {p:?}"),
+        }
+        // The strategy can opt in.
+        let s = Strategy::build(&command_strategy(&cmd, true), &mut t).unwrap();
+        assert!(matches!(plan_for(&s, &t, "-x"), Plan::Command(_)));
+    }
+
+    #[test]
+    fn argv0_template_is_rejected() {
+        let mut t = TemplateSet::new();
+        let err = Strategy::build(
+            &command_strategy(&["{{ $labels.mountpoint }}", "x"], false),
+            &mut t,
+        )
+        .unwrap_err();
+        assert_eq!(err.0, "command.0");
+        assert!(err.1.contains("cannot be a template"), "{}", err.1);
+    }
+
+    #[test]
+    fn argv0_template_is_rejected_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("monitor.yaml");
+        std::fs::write(
+            &f,
+            "auto_repair:\n  enabled: true\n  strategies:\n    - name: clean\n      \
+             alerts: [DiskFull]\n      command:\n        - \"{{ $labels.tool }}\"\n        - x\n",
+        )
+        .unwrap();
+        let err = crate::config::load(
+            Some(&f),
+            &|_| None,
+            &crate::config::FlagOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("monitor.yaml:7:11: auto_repair.strategies.0.command.0: the program cannot be a template"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn repair_command_does_not_inherit_agent_token() {
+        // SAFETY: nextest runs each test in its own process; nothing else here reads it.
+        unsafe { std::env::set_var("MNO_AGENT_TOKEN", "agent-secret-89ab") };
+        let job = Job {
+            strategy: "s".into(),
+            action: RepairAction::Command,
+            plan: Plan::Command(vec!["env".into()]),
+            alert_json: "{}".into(),
+            env: vec![("MNO_REPAIR_STRATEGY".into(), "s".into())],
+            env_passthrough: Vec::new(),
+            headers: BTreeMap::new(),
+            expected_status: Vec::new(),
+            timeout: Duration::from_secs(5),
+            dry_run: false,
+            fingerprint: 1,
+            rule_key: "r".into(),
+            episode: 1,
+            at: 0,
+        };
+        crate::install_crypto_provider();
+        let r = execute(&job, &reqwest::Client::new()).await;
+        assert_eq!(r.result, "success", "{}", r.detail);
+        assert!(!r.detail.contains("agent-secret-89ab"), "{}", r.detail);
+        assert!(r.detail.contains("MNO_REPAIR_STRATEGY=s"), "{}", r.detail);
     }
 }

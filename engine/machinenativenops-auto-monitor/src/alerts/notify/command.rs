@@ -1,6 +1,10 @@
 //! Running a configured program: an argument list executed directly (never through a shell),
 //! with data on stdin and in `MNO_ALERT_*` variables, a timeout that kills its whole process
 //! group, and the exit status recorded. Used by the `command` notifier and repair commands.
+//!
+//! The program does not inherit the monitor's environment (which may hold `MNO_API_TOKEN`,
+//! `MNO_AGENT_TOKEN`, Redis passwords): it gets [`BASE_ENV`] when set, the variables its
+//! notifier or strategy lists in `env_passthrough`, and the `MNO_ALERT_*` variables.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -38,6 +42,13 @@ impl Outcome {
         }
     }
 }
+
+/// Variables a command always gets from the monitor's environment, when set: where programs
+/// are, the user's home and the locale.
+pub const BASE_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
+
+/// `PATH` when the monitor itself has none.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Strip NUL bytes, which cannot be passed in an argument or variable.
 pub fn clean(s: &str) -> String {
@@ -81,12 +92,14 @@ fn collect<R: AsyncRead + Unpin + Send + 'static>(
     })
 }
 
-/// Run `argv` with `stdin` and extra `env`, within `timeout`.
+/// Run `argv` with `stdin`, a cleared environment plus [`BASE_ENV`], the `passthrough`
+/// variables (by name, from the monitor's environment) and `env`, within `timeout`.
 /// Errors are for a program that could not be started at all.
 pub async fn run(
     argv: &[String],
     stdin: &[u8],
     env: &[(String, String)],
+    passthrough: &[String],
     timeout: Duration,
 ) -> Result<Outcome, String> {
     let Some((prog, args)) = argv.split_first() else {
@@ -97,7 +110,20 @@ pub async fn run(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        .env_clear();
+    for name in BASE_ENV
+        .iter()
+        .copied()
+        .chain(passthrough.iter().map(String::as_str))
+    {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
+    if std::env::var_os("PATH").is_none() {
+        cmd.env("PATH", DEFAULT_PATH);
+    }
     for (k, v) in env {
         cmd.env(k, clean(v));
     }
@@ -174,6 +200,7 @@ mod tests {
             &s(&["sh", "-c", "cat; echo \"[$MNO_ALERT_NAME]\"; exit 3"]),
             b"{\"x\":1}",
             &[("MNO_ALERT_NAME".into(), "A; rm -rf /".into())],
+            &[],
             Duration::from_secs(5),
         )
         .await
@@ -181,14 +208,26 @@ mod tests {
         assert_eq!(o.exit_code, Some(3));
         assert_eq!(o.result(), "failure");
         assert!(o.output.contains("{\"x\":1}[A; rm -rf /]"), "{o:?}");
-        let o = run(&s(&["sleep", "10"]), b"", &[], Duration::from_millis(200))
-            .await
-            .unwrap();
+        let o = run(
+            &s(&["sleep", "10"]),
+            b"",
+            &[],
+            &[],
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
         assert!(o.timed_out && o.duration < Duration::from_secs(5), "{o:?}");
         assert!(
-            run(&s(&["/nonexistent/prog"]), b"", &[], Duration::from_secs(1))
-                .await
-                .is_err()
+            run(
+                &s(&["/nonexistent/prog"]),
+                b"",
+                &[],
+                &[],
+                Duration::from_secs(1)
+            )
+            .await
+            .is_err()
         );
         assert_eq!(label_var("mount-point"), "MNO_ALERT_LABEL_MOUNT_POINT");
     }
@@ -203,11 +242,46 @@ mod tests {
             marker.display(),
             marker.display()
         );
-        let o = run(&s(&["echo", &evil]), b"", &[], Duration::from_secs(5))
+        let o = run(&s(&["echo", &evil]), b"", &[], &[], Duration::from_secs(5))
             .await
             .unwrap();
         assert!(o.success);
         assert!(!marker.exists());
         assert!(o.output.contains("$(touch"));
+    }
+
+    #[tokio::test]
+    async fn notifier_command_does_not_inherit_agent_token() {
+        // SAFETY: nextest runs each test in its own process; nothing else here reads them.
+        unsafe {
+            std::env::set_var("MNO_AGENT_TOKEN", "agent-secret-0123");
+            std::env::set_var("MNO_API_TOKEN", "api-secret-4567");
+            std::env::set_var("MNO_TEST_PASSED_THROUGH", "yes");
+        }
+        let env = [("MNO_ALERT_NAME".to_string(), "Disk".to_string())];
+        let o = run(&s(&["env"]), b"", &env, &[], Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(o.success, "{o:?}");
+        assert!(!o.output.contains("agent-secret-0123"), "{}", o.output);
+        assert!(!o.output.contains("api-secret-4567"), "{}", o.output);
+        assert!(
+            !o.output.contains("MNO_TEST_PASSED_THROUGH"),
+            "{}",
+            o.output
+        );
+        assert!(o.output.contains("MNO_ALERT_NAME=Disk"), "{}", o.output);
+        assert!(o.output.contains("PATH="), "{}", o.output);
+        // Named in env_passthrough: passed.
+        let pass = s(&["MNO_TEST_PASSED_THROUGH"]);
+        let o = run(&s(&["env"]), b"", &env, &pass, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(
+            o.output.contains("MNO_TEST_PASSED_THROUGH=yes"),
+            "{}",
+            o.output
+        );
+        assert!(!o.output.contains("agent-secret-0123"), "{}", o.output);
     }
 }

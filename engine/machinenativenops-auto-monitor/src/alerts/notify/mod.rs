@@ -143,6 +143,7 @@ pub async fn deliver(
                 &spec.command,
                 payload.as_bytes(),
                 &notification_env(&v),
+                &spec.env_passthrough,
                 spec.timeout.0,
             )
             .await?;
