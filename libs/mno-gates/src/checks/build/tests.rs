@@ -374,3 +374,34 @@ fn a_sandboxed_build_still_writes_in_the_repository_home_and_tmp() {
     assert_eq!(r.status, Status::Failed, "{r:#?}");
     assert!(!target.exists());
 }
+
+#[test]
+fn without_landlock_builds_run_with_a_warning_or_are_refused_when_required() {
+    // The build is prepared in this thread: the switch stays in this test.
+    sandbox::tests::NO_LANDLOCK.set(true);
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(vec![("a", module(&["sh", "-c", "echo ok > out.txt"]))]);
+    let r = run(dir.path(), &c, "root.modules.yaml");
+    assert_eq!(r.status, Status::Passed, "{r:#?}");
+    assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+    assert_eq!(r.findings[0].rule_id, "build.sandbox-not-enforced");
+    assert_eq!(r.findings[0].severity, Severity::Warning);
+    assert!(dir.path().join("out.txt").is_file());
+    std::fs::remove_file(dir.path().join("out.txt")).unwrap();
+    // Required by the repository or by the operator: not built, ERROR.
+    let mut strict = c.clone();
+    strict.require_sandbox = true;
+    let sb = BuildSandbox {
+        require: true,
+        ..Default::default()
+    };
+    for (c, sb) in [(&strict, BuildSandbox::default()), (&c, sb)] {
+        let r = run_with(dir.path(), c, "root.modules.yaml", &sb);
+        assert_eq!(r.items[0].status, Status::Error, "{r:#?}");
+        assert!(
+            r.findings.iter().any(|f| f.rule_id == "build.sandbox"),
+            "{r:#?}"
+        );
+        assert!(!dir.path().join("out.txt").exists(), "built anyway");
+    }
+}
