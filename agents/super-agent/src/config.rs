@@ -598,6 +598,34 @@ mod tests {
     }
 
     #[test]
+    fn retention_and_build_sandbox_values_are_checked_and_located() {
+        for (text, want) in [
+            (
+                "retention:\n  jobs_max_age: -1\n",
+                "super-agent.yaml:2:3: retention.jobs_max_age",
+            ),
+            (
+                "retention:\n  interval: 0\n",
+                "super-agent.yaml:2:3: retention.interval",
+            ),
+            (
+                "build_sandbox:\n  env_passthrough: [\"A=B\"]\n",
+                "build_sandbox.env_passthrough.0",
+            ),
+        ] {
+            let (_d, p) = file(text);
+            let err = load(Some(&p), &no_env, &FlagOverrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        let (_d, p) = file("retention:\n  jobs_max_count: 5\n  jobs_max_age: 0\n");
+        let eff = load(Some(&p), &no_env, &FlagOverrides::default()).unwrap();
+        assert_eq!(eff.config.retention.jobs_max_count, 5);
+        assert_eq!(eff.config.retention.interval, 3600.0);
+    }
+
+    #[test]
     fn a_wrong_value_is_located() {
         let (_d, p) = file("bind: 127.0.0.1\nmax_concurrent_gates: 0\n");
         let err = load(Some(&p), &no_env, &FlagOverrides::default())
