@@ -83,7 +83,7 @@ pub struct BuildSandboxConfig {
     /// directory and configuration file always are).
     pub protected: Vec<String>,
     /// More folders builds may write (shared caches); the repository, the scratch `HOME`,
-    /// `/tmp`, `/dev`, `CARGO_HOME` and `RUSTUP_HOME` always are.
+    /// `/tmp`, `/dev` and cargo's download caches always are.
     pub writable: Vec<String>,
     /// Refuse to build (the check is ERROR) when the kernel has no Landlock, instead of
     /// building with only a cleared environment and a warning finding.

@@ -63,7 +63,8 @@ pub struct SandboxArgs {
     /// PATH, the locale, a scratch HOME and TMPDIR, CARGO_HOME and RUSTUP_HOME otherwise.
     #[arg(long = "build-env", value_name = "NAME")]
     pub build_env: Vec<String>,
-    /// A folder build commands may write besides the repository, HOME, /tmp and /dev (repeatable).
+    /// A folder build commands may write besides the repository, HOME, /tmp, /dev and cargo's
+    /// download caches (repeatable).
     #[arg(long = "build-writable", value_name = "DIR")]
     pub build_writable: Vec<PathBuf>,
     /// Refuse to build when the kernel has no Landlock (the check is ERROR).

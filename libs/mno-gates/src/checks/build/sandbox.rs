@@ -13,11 +13,11 @@
 //!   the operator lists in [`BuildSandbox::env_passthrough`], and the module's own `env`.
 //! - **Filesystem** (Landlock, Linux 5.13+): read and execute everywhere except the
 //!   protected paths; write only in the repository, the scratch `HOME`, `/tmp`, `/dev` and
-//!   the cache folders. Landlock only grants, so "everything except" is spelled out by
+//!   cargo's download caches ([`cargo_home_access`]). Landlock only grants, so "everything except" is spelled out by
 //!   walking from `/` down each protected path's ancestors and granting every sibling
 //!   ([`allow_all_except`]); the ancestors themselves cannot be listed. The ruleset is
-//!   built before the fork; between fork and exec the child only makes two syscalls
-//!   (`prctl(PR_SET_NO_NEW_PRIVS)`, `landlock_restrict_self`), both async-signal-safe.
+//!   built before the fork; between fork and exec the child only makes raw syscalls
+//!   (`prctl`, `landlock_restrict_self`), all async-signal-safe.
 //!   With ABI 6 the domain also keeps the build from signalling processes outside it.
 //! - **Process**: the gate makes itself non-dumpable before the first build, and a build
 //!   started as root loses every capability but the file-ownership ones (no
@@ -129,9 +129,6 @@ fn restrict_self(fd: Option<i32>) -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
         let Some(fd) = fd else { return Ok(()) };
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
         if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0) != 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -163,6 +160,7 @@ pub(super) fn prepare(canon_root: &Path, sb: &BuildSandbox) -> Result<Prepared, 
     std::fs::create_dir(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     env.push(("TMPDIR".into(), tmp.into_os_string()));
     let mut caches = Vec::new();
+    let mut secrets = Vec::new();
     for (name, default) in [("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup")] {
         let dir = std::env::var_os(name)
             .map(PathBuf::from)
@@ -170,7 +168,11 @@ pub(super) fn prepare(canon_root: &Path, sb: &BuildSandbox) -> Result<Prepared, 
             .filter(|d| d.is_dir());
         if let Some(d) = dir {
             env.push((name.to_string(), d.as_os_str().to_owned()));
-            caches.push(d);
+            if name == "CARGO_HOME" {
+                let (w, s) = cargo_home_access(&d);
+                caches.extend(w);
+                secrets.extend(s);
+            }
         }
     }
     for name in &sb.env_passthrough {
@@ -188,7 +190,12 @@ pub(super) fn prepare(canon_root: &Path, sb: &BuildSandbox) -> Result<Prepared, 
     ];
     writable.extend(caches);
     writable.extend(sb.writable.iter().cloned());
-    let protected: Vec<PathBuf> = sb.protected.iter().map(|p| canonical(p)).collect();
+    let protected: Vec<PathBuf> = sb
+        .protected
+        .iter()
+        .chain(&secrets)
+        .map(|p| canonical(p))
+        .collect();
     #[cfg(test)]
     if tests::NO_LANDLOCK.get() {
         return Ok(Prepared {
@@ -220,6 +227,42 @@ pub(super) fn prepare(canon_root: &Path, sb: &BuildSandbox) -> Result<Prepared, 
 /// Whether this kernel enforces Landlock (a ruleset can be created).
 pub fn landlock_available() -> bool {
     ruleset(&[], &[]).is_ok_and(|fd| fd.is_some())
+}
+
+/// What a build may write in `CARGO_HOME`, and what it may not read there.
+///
+/// Only the download caches (`registry/`, `git/`) and cargo's lock and last-use files are
+/// writable: a build able to write `bin/` or `config.toml` would plant programs or settings
+/// the gate's user runs later. `credentials.toml` (the registry token) is not readable.
+/// `RUSTUP_HOME` stays read-only: toolchains are installed by the operator, not by a pull
+/// request's `rust-toolchain.toml`.
+fn cargo_home_access(cargo_home: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut writable = Vec::new();
+    for d in ["registry", "git"] {
+        let p = cargo_home.join(d);
+        // Made now if missing: creating it in CARGO_HOME is not allowed to the build.
+        if p.is_dir() || std::fs::create_dir(&p).is_ok() {
+            writable.push(p);
+        }
+    }
+    for f in [
+        ".package-cache",
+        ".package-cache-mutate",
+        ".global-cache",
+        ".global-cache-journal",
+        ".global-cache-wal",
+        ".global-cache-shm",
+    ] {
+        let p = cargo_home.join(f);
+        if p.is_file() {
+            writable.push(p);
+        }
+    }
+    let secrets = ["credentials.toml", "credentials"]
+        .iter()
+        .map(|f| cargo_home.join(f))
+        .collect();
+    (writable, secrets)
 }
 
 /// The ruleset fd, or `None` when the kernel has no Landlock.

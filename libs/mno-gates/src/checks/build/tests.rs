@@ -405,3 +405,31 @@ fn without_landlock_builds_run_with_a_warning_or_are_refused_when_required() {
         assert!(!dir.path().join("out.txt").exists(), "built anyway");
     }
 }
+
+#[test]
+fn build_cannot_plant_programs_or_read_credentials_in_cargo_home() {
+    if !landlock_or_skip("build_cannot_plant_programs_or_read_credentials_in_cargo_home") {
+        return;
+    }
+    let cargo_home = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let ch = cargo_home.path();
+    std::fs::create_dir_all(ch.join("bin")).unwrap();
+    std::fs::write(ch.join("credentials.toml"), "token = \"cio-secret\"\n").unwrap();
+    // SAFETY: nextest runs each test in its own process; nothing else here reads it.
+    unsafe { std::env::set_var("CARGO_HOME", ch) };
+    let repo = tempfile::tempdir().unwrap();
+    let script = "cat \"$CARGO_HOME/credentials.toml\"; echo x > \"$CARGO_HOME/bin/cargo\"; \
+                  echo c > \"$CARGO_HOME/config.toml\"; \
+                  echo r > \"$CARGO_HOME/registry/ok\" && echo registry-writable";
+    let r = run(
+        repo.path(),
+        &cfg(vec![("a", module(&["sh", "-c", script]))]),
+        "root.modules.yaml",
+    );
+    let tail = &r.items[0].output_tail;
+    assert!(!tail.contains("cio-secret"), "{tail}");
+    assert!(tail.contains("registry-writable"), "{tail}");
+    assert!(!ch.join("bin/cargo").exists());
+    assert!(!ch.join("config.toml").exists());
+    assert!(ch.join("registry/ok").is_file());
+}
