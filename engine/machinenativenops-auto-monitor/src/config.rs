@@ -237,6 +237,15 @@ pub struct DatabaseConfig {
     /// samples at short intervals.
     #[schemars(range(min = 1))]
     pub chunk_max_samples: i64,
+    /// Most series one tick stores; samples beyond it are dropped and counted in
+    /// `mno_store_series_dropped_total{reason="tick_limit"}`. Series already stored come first.
+    #[schemars(range(min = 1))]
+    pub max_series_per_tick: i64,
+    /// Most series the store's head (the samples not yet compacted) holds; samples of further
+    /// new series are dropped and counted in `mno_store_series_dropped_total{reason="head_limit"}`,
+    /// while series already in the head keep being stored.
+    #[schemars(range(min = 1))]
+    pub max_head_series: i64,
 }
 
 impl Default for DatabaseConfig {
@@ -249,6 +258,8 @@ impl Default for DatabaseConfig {
             backup_keep: 5,
             chunk_seconds: 7200,
             chunk_max_samples: 720,
+            max_series_per_tick: 100_000,
+            max_head_series: 100_000,
         }
     }
 }
@@ -650,6 +661,11 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
         ("database.backup_keep", c.database.backup_keep),
         ("database.chunk_seconds", c.database.chunk_seconds),
         ("database.chunk_max_samples", c.database.chunk_max_samples),
+        (
+            "database.max_series_per_tick",
+            c.database.max_series_per_tick,
+        ),
+        ("database.max_head_series", c.database.max_head_series),
     ] {
         if v < 1 {
             return e(k, format!("must be at least 1 (got {v})"));

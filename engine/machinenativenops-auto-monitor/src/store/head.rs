@@ -68,12 +68,28 @@ pub fn decode(buf: &[u8]) -> Result<(Vec<u32>, Vec<f64>), Truncated> {
 pub struct Head {
     ticks: VecDeque<Arc<HeadTick>>,
     samples: u64,
+    /// Ticks of the head holding each series, indexed by series id (ids are dense row ids).
+    refs: Vec<u32>,
+    /// Series with at least one sample in the head (non-zero entries of `refs`).
+    series: usize,
 }
 
 impl Head {
     /// Add a committed tick (newer than every tick already held).
     pub fn push(&mut self, t: Arc<HeadTick>) {
         self.samples += t.ids.len() as u64;
+        if let Some(&max) = t.ids.last()
+            && self.refs.len() <= max as usize
+        {
+            self.refs.resize(max as usize + 1, 0);
+        }
+        for &id in &t.ids {
+            let r = &mut self.refs[id as usize];
+            if *r == 0 {
+                self.series += 1;
+            }
+            *r += 1;
+        }
         self.ticks.push_back(t);
     }
 
@@ -81,7 +97,24 @@ impl Head {
     pub fn drop_front(&mut self, n: usize) {
         for t in self.ticks.drain(..n.min(self.ticks.len())) {
             self.samples -= t.ids.len() as u64;
+            for &id in &t.ids {
+                let r = &mut self.refs[id as usize];
+                *r -= 1;
+                if *r == 0 {
+                    self.series -= 1;
+                }
+            }
         }
+    }
+
+    /// Whether series `id` has a sample in the head.
+    pub fn contains(&self, id: u32) -> bool {
+        self.refs.get(id as usize).is_some_and(|r| *r > 0)
+    }
+
+    /// Series with at least one sample in the head.
+    pub fn series(&self) -> usize {
+        self.series
     }
 
     /// The ticks, oldest first.
@@ -161,8 +194,21 @@ mod tests {
         h.samples_of(2, 1500, 3000, &mut out);
         assert_eq!(out, vec![(2000, -2000.0), (3000, -3000.0)]);
         assert!(h.has(1, 0, 1000) && !h.has(3, 0, 5000) && !h.has(1, 3001, 9000));
+        assert_eq!(h.series(), 2);
+        assert!(h.contains(2) && !h.contains(3) && !h.contains(70_000));
         h.drop_front(2);
         assert_eq!(h.samples(), 2);
         assert_eq!(h.oldest(), Some(3000));
+        h.push(Arc::new(HeadTick {
+            seq: 4,
+            ts: 4000,
+            ids: vec![5],
+            vals: vec![1.0],
+        }));
+        assert_eq!(h.series(), 3);
+        h.drop_front(1);
+        assert_eq!((h.series(), h.contains(1), h.contains(5)), (1, false, true));
+        h.drop_front(1);
+        assert_eq!(h.series(), 0);
     }
 }
