@@ -295,3 +295,103 @@ fn series_over_cardinality_limit_are_dropped_and_counted() {
         4.0
     );
 }
+
+/// Where the full-filesystem test runs: set in the child started inside a mount namespace
+/// with a small tmpfs mounted there.
+const TINY_FS_ENV: &str = "MNO_TEST_TINY_FS";
+
+#[test]
+fn compaction_on_a_full_filesystem_does_not_stop_retention() {
+    let Ok(dir) = std::env::var(TINY_FS_ENV) else {
+        // Re-run this test in a user + mount namespace (no privileges needed) over a 4 MiB
+        // tmpfs, so that the disk really fills up.
+        let mnt = tempfile::tempdir().unwrap();
+        let me = std::env::current_exe().unwrap();
+        let script = format!(
+            "mount -t tmpfs -o size=4m tmpfs '{m}' && exec '{exe}' --exact \
+             compaction_on_a_full_filesystem_does_not_stop_retention --nocapture",
+            m = mnt.path().display(),
+            exe = me.display()
+        );
+        let out = std::process::Command::new("unshare")
+            .args(["-Urm", "sh", "-c", &script])
+            .env(TINY_FS_ENV, mnt.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                assert!(text.contains("full disk: ok"), "{text}");
+            }
+            Ok(o) if String::from_utf8_lossy(&o.stderr).contains("unshare failed") => {
+                eprintln!(
+                    "SKIP: no user namespaces here ({}); the injected-error test covers this",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+            }
+            Ok(o) => panic!(
+                "full-disk run failed:\n{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("SKIP: unshare not available ({e})"),
+        }
+        return;
+    };
+    let db = std::path::Path::new(&dir).join("m.db");
+    let store = Arc::new(
+        Store::open(
+            &db,
+            StoreOptions {
+                retention_ms: DAY,
+                block_max_ticks: 4,
+                backup: None,
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    // Two small expired blocks (one series), then a wide head due for compaction.
+    let one = vec![("k".to_string(), "v".to_string())];
+    for t in 0..8 {
+        store
+            .append(T0 + t * 1000, [("old", one.as_slice(), t as f64)])
+            .unwrap();
+    }
+    assert_eq!(store.compact_all().unwrap(), 2);
+    let wide: Vec<Labels> = (0..3000)
+        .map(|i| vec![("series".to_string(), format!("s{i:05}"))])
+        .collect();
+    for t in 8..12 {
+        store
+            .append(
+                T0 + t * 1000,
+                wide.iter().map(|l| ("wide", l.as_slice(), t as f64 * 1.5)),
+            )
+            .unwrap();
+    }
+    store.checkpoint().unwrap();
+    // Fill the file system, then give back 64 KiB: enough for retention's small
+    // transactions, far from enough for the wide block.
+    let filler = std::path::Path::new(&dir).join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let buf = vec![0u8; 4096];
+        while f.write_all(&buf).is_ok() {}
+        let _ = f.sync_all();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(64 * 1024)).unwrap();
+    }
+    let worker = StoreWorker::spawn(store.clone()).unwrap();
+    wait_for("retention on the full disk", || {
+        store.stats().blocks_deleted == 2
+    });
+    wait_for("a failed compaction", || {
+        store.stats().maintenance_errors[0] >= 1
+    });
+    worker.shutdown();
+    let s = store.stats();
+    assert_eq!(s.blocks, 0, "{s:?}");
+    assert_eq!(s.head_ticks, 4, "nothing in the head is lost: {s:?}");
+    println!("full disk: ok ({s:?})");
+}
