@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::bits::{Truncated, get_uvarint, put_uvarint};
+use super::series::FxMap;
 
 /// One committed tick.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,27 +69,17 @@ pub fn decode(buf: &[u8]) -> Result<(Vec<u32>, Vec<f64>), Truncated> {
 pub struct Head {
     ticks: VecDeque<Arc<HeadTick>>,
     samples: u64,
-    /// Ticks of the head holding each series, indexed by series id (ids are dense row ids).
-    refs: Vec<u32>,
-    /// Series with at least one sample in the head (non-zero entries of `refs`).
-    series: usize,
+    /// Ticks of the head holding each series (only series with at least one), by series id.
+    /// A map, not a vector indexed by id: ids keep growing with series churn.
+    refs: FxMap<u32, u32>,
 }
 
 impl Head {
     /// Add a committed tick (newer than every tick already held).
     pub fn push(&mut self, t: Arc<HeadTick>) {
         self.samples += t.ids.len() as u64;
-        if let Some(&max) = t.ids.last()
-            && self.refs.len() <= max as usize
-        {
-            self.refs.resize(max as usize + 1, 0);
-        }
         for &id in &t.ids {
-            let r = &mut self.refs[id as usize];
-            if *r == 0 {
-                self.series += 1;
-            }
-            *r += 1;
+            *self.refs.entry(id).or_insert(0) += 1;
         }
         self.ticks.push_back(t);
     }
@@ -98,10 +89,11 @@ impl Head {
         for t in self.ticks.drain(..n.min(self.ticks.len())) {
             self.samples -= t.ids.len() as u64;
             for &id in &t.ids {
-                let r = &mut self.refs[id as usize];
-                *r -= 1;
-                if *r == 0 {
-                    self.series -= 1;
+                if let Some(r) = self.refs.get_mut(&id) {
+                    *r -= 1;
+                    if *r == 0 {
+                        self.refs.remove(&id);
+                    }
                 }
             }
         }
@@ -109,12 +101,12 @@ impl Head {
 
     /// Whether series `id` has a sample in the head.
     pub fn contains(&self, id: u32) -> bool {
-        self.refs.get(id as usize).is_some_and(|r| *r > 0)
+        self.refs.contains_key(&id)
     }
 
     /// Series with at least one sample in the head.
     pub fn series(&self) -> usize {
-        self.series
+        self.refs.len()
     }
 
     /// The ticks, oldest first.

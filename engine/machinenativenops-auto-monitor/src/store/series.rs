@@ -138,7 +138,8 @@ impl FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A hash map with the fast, non-keyed [`FxHasher`] (keys are the store's own ids and texts).
+pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Maps the agent's samples to series ids, creating series on first sight (writer side).
 #[derive(Debug, Default)]
