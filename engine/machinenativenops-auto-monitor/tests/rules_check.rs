@@ -53,6 +53,11 @@ const CASES: &[(&str, bool, &str)] = &[
         false,
         ":5:17: groups.0.rules.0.expr: 1:6: parse error: unexpected right parenthesis ')'",
     ),
+    (
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    for: 5x\n",
+        false,
+        ":6:10: groups.0.rules.0.for: \"5x\": unknown unit \"x\" (ms, s, m, h, d, w, y)\n",
+    ),
     ("", true, ""),
     ("# only a comment\n", true, ""),
     ("null\n", true, ""),

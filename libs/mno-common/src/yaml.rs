@@ -586,6 +586,11 @@ fn user_message(e: &serde_saphyr::Error, nullable: bool, text: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        // A message of our own Deserialize impls (a duration, a size): the text alone, the
+        // location is printed in front of it already.
+        E::Message { msg, .. } | E::ExternalMessage { msg, .. } => {
+            scrub_type_names(&first_line(msg))
+        }
         _ => scrub_type_names(&first_line(&e.to_string())),
     }
 }
