@@ -400,10 +400,11 @@ pub fn load_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<Loaded<T>
     load_str_with(file, text, LoadOptions::default())
 }
 
-/// `text` with every null-valued key of a block mapping turned into a comment (its first
-/// character replaced by `#`), so that the deserializer does not see it and every other
-/// line and column stays where it was. Keys that share their line with something before
-/// them (`- key: null`, flow mappings) are left as they are.
+/// `text` with every null-valued key of a block mapping blanked out (the key, its colon and
+/// its null replaced by spaces, up to the end of the line), so that the deserializer does not
+/// see it and every other line and column stays where it was. A key is blanked when only
+/// indentation and sequence dashes (`- `) come before it on its line; keys inside `{…}` flow
+/// mappings are left as they are.
 fn hide_null_values(text: &str, keys: &[Location]) -> Option<String> {
     let mut bytes: Vec<u8> = text.as_bytes().to_vec();
     let mut changed = false;
@@ -416,16 +417,20 @@ fn hide_null_values(text: &str, keys: &[Location]) -> Option<String> {
         };
         let line = &text[line_start..];
         let line = &line[..line.find('\n').unwrap_or(line.len())];
-        let indent = line.len() - line.trim_start_matches(' ').len();
-        // Columns count characters; the key is the line's first non-blank one (ASCII spaces).
-        if loc.column != indent + 1 {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        // What precedes the key: spaces and dashes of block sequences only (ASCII, so the
+        // key's character column is its byte offset + 1).
+        let lead = line.len() - line.trim_start_matches([' ', '-']).len();
+        let prefix = &line[..lead];
+        if loc.column != lead + 1 || prefix.split(' ').any(|w| !w.is_empty() && w != "-") {
             continue;
         }
-        bytes[line_start + indent] = b'#';
+        for b in &mut bytes[line_start + lead..line_start + line.len()] {
+            *b = b' ';
+        }
         changed = true;
     }
-    // Replacing the first (ASCII or leading) byte of a UTF-8 sequence by `#` can leave
-    // continuation bytes behind: they are inside the comment, but must stay valid UTF-8.
+    // Only whole lines' tails became ASCII spaces: still valid UTF-8.
     let out = String::from_utf8_lossy(&bytes).into_owned();
     changed.then_some(out)
 }
@@ -885,13 +890,45 @@ mod tests {
 
     #[test]
     fn hidden_null_keys_keep_other_positions_and_text() {
-        let text = "a:\n  é: null\n  b: 1 # c\n- k: null\n";
-        let idx = PathIndex::build("f", "a:\n  é: null\n  b: 1\n").unwrap();
+        let text = "a:\n  é: null # c\n  b: 1 # c\nl:\n- k: null\n  v: 1\nf: {k: null}\n";
+        let idx = PathIndex::build("f", text).unwrap();
         let out = hide_null_values(text, &idx.null_values).unwrap();
         let lines: Vec<&str> = out.lines().collect();
-        assert!(lines[1].starts_with("  #"), "{out}");
+        assert_eq!(lines[1].trim(), "", "{out}");
         assert_eq!(lines[2], "  b: 1 # c");
-        assert_eq!(lines[3], "- k: null");
+        assert_eq!(lines[4].trim(), "-");
+        assert_eq!(lines[5], "  v: 1");
+        assert_eq!(lines[6], "f: {k: null}");
+        assert_eq!(out.len(), text.len());
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Item {
+        #[serde(default = "dflt_name")]
+        name: String,
+        v: u32,
+    }
+    fn dflt_name() -> String {
+        "n".into()
+    }
+
+    #[test]
+    fn a_null_first_key_of_a_list_item_takes_its_default_too() {
+        let text = "- name: null\n  v: 1\n- v: 2\n  name: x\n";
+        let items = load_str_with::<Vec<Item>>("f", text, NULLS).unwrap().value;
+        assert_eq!(
+            items,
+            vec![
+                Item {
+                    name: "n".into(),
+                    v: 1
+                },
+                Item {
+                    name: "x".into(),
+                    v: 2
+                }
+            ]
+        );
     }
 
     #[test]
