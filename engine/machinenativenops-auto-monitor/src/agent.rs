@@ -35,6 +35,9 @@ pub type SnapshotRx = watch::Receiver<Option<Arc<Snapshot>>>;
 /// `mno_store_*` statistics, for instance); called once per tick on the collection thread.
 pub type FamilySource = Arc<dyn Fn() -> Vec<Family> + Send + Sync>;
 
+/// The wall clock that stamps each tick (replaced in tests to step it back or forward).
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
 /// Runs the collectors and keeps what rates need from the previous tick.
 pub struct Agent {
     collectors: Vec<Box<dyn Collector>>,
@@ -42,6 +45,7 @@ pub struct Agent {
     checker: Checker,
     prev: Option<Arc<Batch>>,
     sources: Vec<FamilySource>,
+    clock: Clock,
 }
 
 impl Agent {
@@ -53,7 +57,14 @@ impl Agent {
             checker,
             prev: None,
             sources: Vec::new(),
+            clock: Arc::new(SystemTime::now),
         })
+    }
+
+    /// Stamp ticks with `clock` instead of the system's wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> Agent {
+        self.clock = clock;
+        self
     }
 
     /// Add families from `source` to every tick.
@@ -68,7 +79,7 @@ impl Agent {
 
     /// Collect one batch (blocking: collectors read files).
     pub fn collect(&mut self) -> Arc<Batch> {
-        let started = SystemTime::now();
+        let started = (self.clock)();
         let tick = Instant::now();
         let mut families: Vec<Family> = Vec::with_capacity(64);
         let mut success = Family::gauge(

@@ -19,6 +19,11 @@ use crate::collectors::CollectorsConfig;
 
 /// The embedded default configuration, used when no file is given.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("../assets/default_config.yaml");
+/// How the configuration is read: a key set to null takes its default, as it did in the
+/// original agent (its own `default_config.yaml` says `base_url: null`).
+pub const LOAD_OPTIONS: mno_common::LoadOptions = mno_common::LoadOptions {
+    null_is_default: true,
+};
 /// Name used in messages for the embedded default.
 pub const EMBEDDED_NAME: &str = "<embedded default_config.yaml>";
 
@@ -237,6 +242,15 @@ pub struct DatabaseConfig {
     /// samples at short intervals.
     #[schemars(range(min = 1))]
     pub chunk_max_samples: i64,
+    /// Most series one tick stores; samples beyond it are dropped and counted in
+    /// `mno_store_series_dropped_total{reason="tick_limit"}`. Series already stored come first.
+    #[schemars(range(min = 1))]
+    pub max_series_per_tick: i64,
+    /// Most series the store's head (the samples not yet compacted) holds; samples of further
+    /// new series are dropped and counted in `mno_store_series_dropped_total{reason="head_limit"}`,
+    /// while series already in the head keep being stored.
+    #[schemars(range(min = 1))]
+    pub max_head_series: i64,
 }
 
 impl Default for DatabaseConfig {
@@ -249,6 +263,8 @@ impl Default for DatabaseConfig {
             backup_keep: 5,
             chunk_seconds: 7200,
             chunk_max_samples: 720,
+            max_series_per_tick: 100_000,
+            max_head_series: 100_000,
         }
     }
 }
@@ -414,11 +430,15 @@ pub fn load(
         .map(PathBuf::from);
     let (loaded, source) = match file.map(Path::to_path_buf).or(env_file) {
         Some(path) => (
-            mno_common::load_file::<MonitorConfig>(&path)?,
+            mno_common::load_file_with::<MonitorConfig>(&path, LOAD_OPTIONS)?,
             Source::File(path),
         ),
         None => (
-            mno_common::load_str::<MonitorConfig>(EMBEDDED_NAME, DEFAULT_CONFIG_YAML)?,
+            mno_common::load_str_with::<MonitorConfig>(
+                EMBEDDED_NAME,
+                DEFAULT_CONFIG_YAML,
+                LOAD_OPTIONS,
+            )?,
             Source::Embedded,
         ),
     };
@@ -650,6 +670,11 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
         ("database.backup_keep", c.database.backup_keep),
         ("database.chunk_seconds", c.database.chunk_seconds),
         ("database.chunk_max_samples", c.database.chunk_max_samples),
+        (
+            "database.max_series_per_tick",
+            c.database.max_series_per_tick,
+        ),
+        ("database.max_head_series", c.database.max_head_series),
     ] {
         if v < 1 {
             return e(k, format!("must be at least 1 (got {v})"));
@@ -766,6 +791,8 @@ impl MonitorConfig {
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(MonitorConfig);
     let mut v = serde_json::to_value(schema).unwrap_or_default();
+    // Every mapping value may be null (it then takes its default; see LOAD_OPTIONS).
+    allow_null_values(&mut v);
     if let Some(o) = v.as_object_mut() {
         o.insert(
             "$id".into(),
@@ -773,6 +800,65 @@ pub fn json_schema() -> serde_json::Value {
         );
     }
     v
+}
+
+/// Make the value schema of every property and map entry in `schema` accept null too.
+fn allow_null_values(schema: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn or_null(s: &mut Value) {
+        let Some(o) = s.as_object_mut() else {
+            return;
+        };
+        match o.get_mut("type") {
+            Some(Value::String(t)) if t != "null" => {
+                let t = std::mem::take(t);
+                o.insert("type".into(), Value::Array(vec![t.into(), "null".into()]));
+            }
+            Some(Value::Array(ts)) => {
+                if !ts.iter().any(|t| t == "null") {
+                    ts.push("null".into());
+                }
+            }
+            Some(_) => {}
+            None => {
+                if let Some(Value::Array(alts)) = o.get_mut("anyOf") {
+                    if !alts
+                        .iter()
+                        .any(|a| a.get("type").is_some_and(|t| t == "null"))
+                    {
+                        alts.push(serde_json::json!({"type": "null"}));
+                    }
+                } else if let Some(r) = o.remove("$ref") {
+                    o.insert(
+                        "anyOf".into(),
+                        serde_json::json!([{"$ref": r}, {"type": "null"}]),
+                    );
+                }
+            }
+        }
+        if let Some(Value::Array(e)) = o.get_mut("enum")
+            && !e.contains(&Value::Null)
+        {
+            e.push(Value::Null);
+        }
+    }
+    match schema {
+        Value::Object(o) => {
+            if let Some(Value::Object(props)) = o.get_mut("properties") {
+                for p in props.values_mut() {
+                    or_null(p);
+                }
+            }
+            if let Some(ap @ Value::Object(_)) = o.get_mut("additionalProperties") {
+                or_null(ap);
+            }
+            for v in o.values_mut() {
+                allow_null_values(v);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(allow_null_values),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

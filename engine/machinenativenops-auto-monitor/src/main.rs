@@ -112,9 +112,10 @@ enum Command {
 enum RulesCommand {
     /// Check a Prometheus rule file, or (without FILE) every rule the configuration loads:
     /// the defaults, `alerts.rules` and `alerts.rule_files`. Problems are printed as
-    /// file:line:column: key: message; the exit status is 2 when there is any.
+    /// file:line:column: key: message; the exit status is 2 when there is any. A file fails
+    /// where `promtool check rules` fails: not a mapping, an unknown key, a bad expression.
     Check {
-        /// A rule file (`groups: [...]`).
+        /// A rule file (`groups: [...]`); an empty file has no rules.
         file: Option<PathBuf>,
     },
 }

@@ -40,7 +40,8 @@ fn rules_check_reports_every_problem_with_file_and_line() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     for want in [
-        "bad.yml:5:5: groups.0.rules.0.expr:",
+        // At the end of the expression, where the parenthesis should have closed.
+        "bad.yml:5:24: groups.0.rules.0.expr: 1:13: parse error: unclosed left parenthesis",
         "bad.yml:9:7: groups.0.rules.1.labels.severity: unknown severity \"urgent\"",
         "bad.yml:13:7: groups.0.rules.2.annotations.summary: template error",
         "FAILED: 3 problem(s)",
@@ -99,7 +100,7 @@ fn rules_check_reports_every_problem_with_file_and_line() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("bad.yml:5:5"),
+        String::from_utf8_lossy(&o.stderr).contains("bad.yml:5:24"),
         "{o:?}"
     );
 }

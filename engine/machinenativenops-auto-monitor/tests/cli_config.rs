@@ -281,3 +281,123 @@ fn json_log_format_and_debug_level_from_env() {
     assert!(err.contains("\"level\":\"DEBUG\""), "no debug lines: {err}");
     assert!(err.contains(&port.to_string()));
 }
+
+#[test]
+fn original_default_config_with_nulls_loads() {
+    // The original agent's own default_config.yaml shape: `network.base_url: null` and other
+    // nulls mean "use the default".
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/original_default_config.yaml"
+    );
+    let o = run(&["config", "validate", fixture], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("error"), "{}", stderr(&o));
+    let o = run(&["config", "show", "--config", fixture], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown: serde_json::Value = serde_saphyr::from_str(&stdout(&o)).unwrap();
+    let c = &shown["config"];
+    let c = if c.is_null() { &shown } else { c };
+    // Each null took the built-in default.
+    assert_eq!(c["network"]["base_url"], "", "{shown}");
+    assert_eq!(c["monitoring"]["bind_address"], "127.0.0.1");
+    // (`run` points database.path and logging.file at a scratch directory.)
+    assert!(
+        c["database"]["path"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty())
+    );
+    assert_eq!(
+        c["services"]["discovery_namespaces"],
+        serde_json::json!(["default", "machinenativenops-system"])
+    );
+    assert_eq!(c["services"]["intelligence_layer"], serde_json::json!({}));
+    assert_eq!(
+        c["services"]["foundation_layer"],
+        serde_json::json!({"config-manager": "http://127.0.0.1:9/health"})
+    );
+    assert_eq!(c["quantum"]["services"], serde_json::json!({}));
+    assert_eq!(c["auto_repair"]["strategies"], serde_json::json!([]));
+    assert_eq!(c["architecture_hash"], "");
+    // Values that were set are kept.
+    assert_eq!(c["monitoring"]["interval"], 30);
+}
+
+#[test]
+fn type_errors_speak_the_users_words() {
+    let cases: [(&str, &str); 12] = [
+        (
+            "monitoring:\n  interval: abc\n",
+            ":2:13: monitoring.interval: expected a whole number or null, got `abc`",
+        ),
+        (
+            "monitoring:\n  interval: 1.5\n",
+            ":2:13: monitoring.interval: expected a whole number or null, got `1.5`",
+        ),
+        (
+            "monitoring:\n  cpu_threshold: high\n",
+            ":2:18: monitoring.cpu_threshold: expected a number or null, got `high`",
+        ),
+        (
+            "quantum:\n  enabled: maybe\n",
+            ":2:12: quantum.enabled: expected true or false or null, got `maybe`",
+        ),
+        (
+            "network:\n  base_url: [a, b]\n",
+            ":2:13: network.base_url: expected a string or null",
+        ),
+        (
+            "network:\n  auth_token: {a: 1}\n",
+            ":2:15: network.auth_token: expected a string or null",
+        ),
+        (
+            "network:\n  retry_attempts: -1\n",
+            ":2:19: network.retry_attempts: expected a whole number from 0 to 4294967295 or null, got `-1`",
+        ),
+        (
+            "services:\n  discovery_namespaces: default\n",
+            ":2:25: services.discovery_namespaces: expected a list or null, got `default`",
+        ),
+        (
+            "services:\n  foundation_layer: [a]\n",
+            ":2:21: services.foundation_layer: expected a mapping (key: value lines) or null",
+        ),
+        (
+            "services:\n  discovery_namespaces:\n    - [x]\n",
+            ":3:7: services.discovery_namespaces.0: expected a string",
+        ),
+        (
+            "logging:\n  backup_count: many\n",
+            ":2:17: logging.backup_count: expected a whole number, 0 or more or null, got `many`",
+        ),
+        (
+            "http_checks:\n  - name: a\n",
+            ":2:5: http_checks.0: missing key `url`",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let (code, err, file) = validate(yaml);
+        assert_eq!(code, 2, "{yaml}: {err}");
+        assert!(
+            err.contains(&format!("{file}{want}")),
+            "{yaml}\nwant {want}\ngot {err}"
+        );
+        for rust in [
+            "Option<",
+            "u8",
+            "u16",
+            "u32",
+            "u64",
+            "i64",
+            "f64",
+            "usize",
+            "Vec<",
+            "String",
+            "sequence start",
+            "mapping start",
+            "scalar",
+        ] {
+            assert!(!err.contains(rust), "{yaml}: {err} names {rust}");
+        }
+    }
+}

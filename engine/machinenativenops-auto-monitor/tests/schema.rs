@@ -51,3 +51,27 @@ fn schema_describes_every_section_and_key() {
     assert!(text.contains("\"interval\""));
     assert!(text.contains("prometheus_port"));
 }
+
+#[test]
+fn schema_accepts_null_where_the_loader_does() {
+    // The original agent's config with its nulls loads (tests/cli_config.rs), so the schema
+    // editors check it against must accept it too; a wrong type is still refused.
+    let schema = config::json_schema();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/original_default_config.yaml"
+    ))
+    .unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let bad = serde_json::json!({"network": {"base_url": 5}});
+    assert!(!validator.is_valid(&bad));
+    // A null list item is not a default for anything: refused as the loader refuses it.
+    let bad = serde_json::json!({"services": {"discovery_namespaces": [null]}});
+    assert!(!validator.is_valid(&bad));
+}

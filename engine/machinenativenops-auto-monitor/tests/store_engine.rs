@@ -252,7 +252,7 @@ fn matchers_follow_prometheus_semantics() {
 }
 
 #[test]
-fn out_of_order_ticks_are_refused_and_duplicates_collapse() {
+fn out_of_order_ticks_move_after_the_newest_and_duplicates_collapse() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("m.db"), opts(4)).unwrap();
     let lab = l(&[("a", "b")]);
@@ -260,17 +260,18 @@ fn out_of_order_ticks_are_refused_and_duplicates_collapse() {
         .append(T0, [("x", lab.as_slice(), 1.0), ("x", lab.as_slice(), 2.0)])
         .unwrap();
     assert_eq!(r.samples, 1);
-    let err = store.append(T0, [("x", lab.as_slice(), 3.0)]).unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
-    assert_eq!(store.stats().ticks_rejected, 1);
+    // A tick at the same time (or earlier) is stored 1 ms after the newest, and counted.
+    let r = store.append(T0, [("x", lab.as_slice(), 3.0)]).unwrap();
+    assert_eq!(r.ts, T0 + 1);
+    assert_eq!(store.stats().clock_backwards, 1);
     let got = store
         .select(&[m("__name__", MatchOp::Equal, "x")], 0, i64::MAX / 2)
         .unwrap();
-    assert_eq!(got[0].samples, vec![(T0, 1.0)]);
+    assert_eq!(got[0].samples, vec![(T0, 1.0), (T0 + 1, 3.0)]);
     // Label order and empty-valued labels do not make a different series.
     let other = l(&[("z", ""), ("a", "b")]);
     store
-        .append(T0 + 1, [("x", other.as_slice(), 5.0)])
+        .append(T0 + 2, [("x", other.as_slice(), 5.0)])
         .unwrap();
     assert_eq!(store.stats().series, 1);
 }

@@ -16,5 +16,6 @@ pub mod yaml;
 pub use logging::{DefaultLogFile, LogFormat, LogSettings, LoggingConfig, NoLogFile, parse_size};
 pub use paths::{DataPath, resolve_data_file};
 pub use yaml::{
-    ConfigError, ConfigWarning, Loaded, Location, NodeLocation, PathIndex, load_file, load_str,
+    ConfigError, ConfigWarning, LoadOptions, Loaded, Location, NodeLocation, PathIndex, load_file,
+    load_file_with, load_str, load_str_with,
 };

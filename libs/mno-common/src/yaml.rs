@@ -123,6 +123,8 @@ pub struct PathIndex {
     pointers: HashMap<String, NodeLocation>,
     /// The document's root is an empty or null scalar.
     null_root: bool,
+    /// Keys whose value is null (`key:`, `key: ~`, `key: null`), where each key starts.
+    null_values: Vec<Location>,
 }
 
 impl PathIndex {
@@ -139,6 +141,7 @@ impl PathIndex {
             for (k, v) in doc.pointers {
                 first.pointers.entry(k).or_insert(v);
             }
+            first.null_values.extend(doc.null_values);
         }
         Ok(first)
     }
@@ -153,6 +156,7 @@ impl PathIndex {
         let mut map = HashMap::new();
         let mut pointers: HashMap<String, NodeLocation> = HashMap::new();
         let mut null_root = false;
+        let mut null_values = Vec::new();
         let mut frames: Vec<Frame> = Vec::new();
         let mut path: Vec<String> = Vec::new();
         // The same path as JSON Pointer segments (escaped), kept in step with `path`.
@@ -223,6 +227,9 @@ impl PathIndex {
                             key: Some(last_key),
                             value: loc,
                         });
+                        if is_null_scalar(&event) {
+                            null_values.push(last_key);
+                        }
                     }
                     Some(Frame::Seq { index }) => {
                         path.push(index.to_string());
@@ -234,11 +241,7 @@ impl PathIndex {
                         });
                     }
                     None => {
-                        null_root = matches!(
-                            &event,
-                            Event::Scalar(s, ScalarStyle::Plain, _, None)
-                                if matches!(&s[..], "" | "~" | "null" | "Null" | "NULL")
-                        );
+                        null_root = is_null_scalar(&event);
                         pointers.insert(
                             String::new(),
                             NodeLocation {
@@ -266,6 +269,7 @@ impl PathIndex {
                         map: std::mem::take(&mut map),
                         pointers: std::mem::take(&mut pointers),
                         null_root: std::mem::take(&mut null_root),
+                        null_values: std::mem::take(&mut null_values),
                     });
                     frames.clear();
                     path.clear();
@@ -325,6 +329,15 @@ impl PathIndex {
     }
 }
 
+/// Whether a parser event is a null scalar (plain, untagged: empty, `~`, `null`).
+fn is_null_scalar(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Scalar(s, ScalarStyle::Plain, _, None)
+            if matches!(&s[..], "" | "~" | "null" | "Null" | "NULL")
+    )
+}
+
 /// Turn `serde_path_to_error`'s `a[0].b` into `a.0.b`.
 fn normalize_path(key: &str) -> String {
     key.replace('[', ".").replace(']', "")
@@ -355,26 +368,105 @@ impl<T> Loaded<T> {
     }
 }
 
+/// How a document is read beyond the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadOptions {
+    /// A key whose value is null (`key:`, `key: ~`, `key: null`) in a block mapping is read
+    /// as if it were absent, so it takes its default — what the original Python agent did
+    /// with `config.get(key) or default`. A null document is an empty one.
+    pub null_is_default: bool,
+}
+
 /// Read and deserialize a YAML file.
 pub fn load_file<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, ConfigError> {
+    load_file_with(path, LoadOptions::default())
+}
+
+/// Read and deserialize a YAML file with `opts`.
+pub fn load_file_with<T: DeserializeOwned>(
+    path: &Path,
+    opts: LoadOptions,
+) -> Result<Loaded<T>, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         file: file.clone(),
         source,
     })?;
-    load_str(&file, &text)
+    load_str_with(&file, &text, opts)
 }
 
 /// Deserialize YAML text; `file` names it in messages.
 pub fn load_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<Loaded<T>, ConfigError> {
+    load_str_with(file, text, LoadOptions::default())
+}
+
+/// `text` with every null-valued key of a block mapping blanked out (the key, its colon and
+/// its null replaced by spaces, up to the end of the line), so that the deserializer does not
+/// see it and every other line and column stays where it was. A key is blanked when only
+/// indentation and sequence dashes (`- `) come before it on its line; keys inside `{…}` flow
+/// mappings are left as they are.
+fn hide_null_values(text: &str, keys: &[Location]) -> Option<String> {
+    let mut bytes: Vec<u8> = text.as_bytes().to_vec();
+    let mut changed = false;
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    for loc in keys {
+        let Some(&line_start) = starts.get(loc.line.wrapping_sub(1)) else {
+            continue;
+        };
+        let line = &text[line_start..];
+        let line = &line[..line.find('\n').unwrap_or(line.len())];
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        // What precedes the key: spaces and dashes of block sequences only (ASCII, so the
+        // key's character column is its byte offset + 1).
+        let lead = line.len() - line.trim_start_matches([' ', '-']).len();
+        let prefix = &line[..lead];
+        if loc.column != lead + 1 || prefix.split(' ').any(|w| !w.is_empty() && w != "-") {
+            continue;
+        }
+        for b in &mut bytes[line_start + lead..line_start + line.len()] {
+            *b = b' ';
+        }
+        changed = true;
+    }
+    // Only whole lines' tails became ASCII spaces: still valid UTF-8.
+    let out = String::from_utf8_lossy(&bytes).into_owned();
+    changed.then_some(out)
+}
+
+/// Deserialize YAML text with `opts`; `file` names it in messages.
+pub fn load_str_with<T: DeserializeOwned>(
+    file: &str,
+    text: &str,
+    opts: LoadOptions,
+) -> Result<Loaded<T>, ConfigError> {
     let index = PathIndex::build(file, text)?;
+    let mut hidden: Option<String> = None;
+    if opts.null_is_default {
+        // A mapping whose keys were all null is itself null once they are hidden: repeat
+        // until nothing changes (at most once per nesting level).
+        let mut nulls = index.null_values.clone();
+        for _ in 0..64 {
+            let current = hidden.as_deref().unwrap_or(text);
+            match hide_null_values(current, &nulls) {
+                Some(next) => {
+                    nulls = PathIndex::build(file, &next)?.null_values;
+                    hidden = Some(next);
+                }
+                None => break,
+            }
+        }
+    }
+    let source = hidden.as_deref().unwrap_or(text);
     let mut ignored: Vec<String> = Vec::new();
     let mut err_path = String::new();
-    let result: Result<T, serde_saphyr::Error> = if text.trim().is_empty() {
+    let empty = text.trim().is_empty() || (opts.null_is_default && index.is_null_document());
+    let result: Result<T, serde_saphyr::Error> = if empty {
         // An empty file means "all defaults", as it did for the original agent.
         serde_saphyr::from_str::<T>("{}")
     } else {
-        serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_saphyr::with_deserializer_from_str(source, |de| {
             let mut on_ignored = |p: serde_ignored::Path| ignored.push(p.to_string());
             let de = serde_ignored::Deserializer::new(de, &mut on_ignored);
             serde_path_to_error::deserialize(de).map_err(|e| {
@@ -399,11 +491,16 @@ pub fn load_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<Loaded<T>
             .map(Location::from)
             .or_else(|| index.locate(&key))
             .unwrap_or_default();
+        let in_list = key
+            .rsplit('.')
+            .next()
+            .is_some_and(|k| k.parse::<usize>().is_ok());
+        let nullable = opts.null_is_default && !in_list && key != "(document)";
         ConfigError::Invalid {
             file: file.to_string(),
             loc,
+            message: user_message(&e, nullable, text),
             key,
-            message: first_line(&e.to_string()),
         }
     })?;
     let warnings = ignored
@@ -421,6 +518,157 @@ pub fn load_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<Loaded<T>
         index,
         file: file.to_string(),
     })
+}
+
+/// The deserializer's complaint in the words of someone editing the file: what kind of
+/// value the key takes (never a Rust type name), what was found, and whether null is
+/// accepted there (`nullable`: a mapping value read with [`LoadOptions::null_is_default`]).
+fn user_message(e: &serde_saphyr::Error, nullable: bool, text: &str) -> String {
+    use serde_saphyr::Error as E;
+    let mut e = e;
+    while let E::WithSnippet { error, .. } | E::AliasError { error, .. } = e {
+        e = error;
+    }
+    let or_null = |what: &str| {
+        if nullable {
+            format!("expected {what} or null")
+        } else {
+            format!("expected {what}")
+        }
+    };
+    let got = |loc: Option<serde_saphyr::Location>| {
+        loc.and_then(|l| scalar_at(text, l.line() as usize, l.column() as usize))
+            .map(|v| format!(", got {v}"))
+            .unwrap_or_default()
+    };
+    match e {
+        E::InvalidScalar { ty, .. } => format!("{}{}", or_null(kind_words(ty)), got(e.location())),
+        E::InvalidBooleanStrict { .. } => {
+            format!("{}{}", or_null("true or false"), got(e.location()))
+        }
+        E::NullIntoString { .. } | E::InvalidCharNull { .. } => {
+            "expected a string, got null".to_string()
+        }
+        E::Unexpected { expected, .. } => {
+            format!("{}{}", or_null(kind_words(expected)), got(e.location()))
+        }
+        E::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        } => format!(
+            "{}, got {}",
+            or_null(kind_words(expected)),
+            found_words(unexpected)
+        ),
+        E::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => format!(
+            "expected {}, got {}",
+            kind_words(expected),
+            found_words(unexpected)
+        ),
+        E::SerdeMissingField { field, .. } => format!("missing key `{field}`"),
+        E::SerdeUnknownVariant {
+            variant, expected, ..
+        } => format!(
+            "unknown value `{variant}`, expected one of {}",
+            expected
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        E::SerdeUnknownField {
+            field, expected, ..
+        } => format!(
+            "unknown key `{field}`, expected one of {}",
+            expected
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        // A message of our own Deserialize impls (a duration, a size): the text alone, the
+        // location is printed in front of it already.
+        E::Message { msg, .. } | E::ExternalMessage { msg, .. } => {
+            scrub_type_names(&first_line(msg))
+        }
+        _ => scrub_type_names(&first_line(&e.to_string())),
+    }
+}
+
+/// A kind of value as the deserializer names it (`u32`, `sequence start`, `struct X`, …),
+/// in plain words.
+fn kind_words(kind: &str) -> &'static str {
+    let k = kind.trim();
+    let k = k
+        .strip_prefix("a ")
+        .or_else(|| k.strip_prefix("an "))
+        .unwrap_or(k);
+    match k {
+        "u8" => "a whole number from 0 to 255",
+        "u16" => "a whole number from 0 to 65535",
+        "u32" => "a whole number from 0 to 4294967295",
+        "u64" | "u128" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "integer" => "a whole number",
+        "f32" | "f64" | "floating point" | "float" | "number" => "a number",
+        "bool" | "boolean" => "true or false",
+        "char" | "character" => "a single character",
+        "sequence start" | "sequence" | "seq" | "list" => "a list",
+        "mapping start" | "map" | "mapping" => "a mapping (key: value lines)",
+        "string scalar" | "string" | "str" | "borrowed string" | "string or map" => "a string",
+        "scalar" => "a single value",
+        k if k.starts_with("struct ") => "a mapping (key: value lines)",
+        k if k.starts_with("tuple") => "a list",
+        _ => "a different kind of value",
+    }
+}
+
+/// What serde says it found (`string "x"`, `map`, `unit value`) in plain words.
+fn found_words(found: &str) -> String {
+    match found {
+        "map" => "a mapping".to_string(),
+        "sequence" => "a list".to_string(),
+        "unit value" | "unit" => "null".to_string(),
+        f => f
+            .replacen("floating point", "number", 1)
+            .replacen("integer", "number", 1),
+    }
+}
+
+/// The scalar that starts at `line`:`column` (1-based) as written, for messages; `None` when
+/// the position is not a one-line scalar.
+fn scalar_at(text: &str, line: usize, column: usize) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    let rest: String = l.chars().skip(column.checked_sub(1)?).collect();
+    let rest = rest.split(" #").next().unwrap_or("").trim();
+    if rest.is_empty() || rest.starts_with(['[', '{', '|', '>', '&', '*', '!', ':', '#']) {
+        return None;
+    }
+    let shown: String = rest.chars().take(40).collect();
+    Some(format!("`{shown}`"))
+}
+
+/// Remove Rust type names from a message that has no better translation.
+fn scrub_type_names(msg: &str) -> String {
+    // serde-saphyr adds advice for programmers ("; use Option<String>").
+    let msg = msg.split("; use Option<").next().unwrap_or(msg);
+    msg.split(' ')
+        .map(|w| {
+            let core = w.trim_end_matches([',', '.', ';', ')']);
+            let tail = &w[core.len()..];
+            match core {
+                "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64"
+                | "i128" | "isize" => format!("whole number{tail}"),
+                "f32" | "f64" => format!("number{tail}"),
+                _ => w.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// serde-saphyr's message carries a rendered snippet after the first line; keep the
@@ -579,6 +827,106 @@ mod tests {
             vec![
                 "c.yaml:3:3: monitoring.bogus: unknown key, ignored",
                 "c.yaml:4:1: foo: unknown key, ignored"
+            ]
+        );
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(default)]
+    struct Net {
+        base_url: String,
+        timeout: f64,
+        headers: BTreeMap<String, String>,
+        names: Vec<String>,
+    }
+    impl Default for Net {
+        fn default() -> Self {
+            Net {
+                base_url: "dflt".into(),
+                timeout: 30.0,
+                headers: BTreeMap::new(),
+                names: vec!["a".into()],
+            }
+        }
+    }
+    #[derive(Deserialize, Debug, Default, PartialEq)]
+    #[serde(default)]
+    struct NetDoc {
+        network: Net,
+    }
+    const NULLS: LoadOptions = LoadOptions {
+        null_is_default: true,
+    };
+
+    #[test]
+    fn null_values_take_their_defaults_when_asked() {
+        let text = "network:\n  base_url: null\n  timeout: ~\n  headers:\n    x-a:\n  names:\n";
+        let loaded = load_str_with::<NetDoc>("c.yaml", text, NULLS).unwrap();
+        assert_eq!(loaded.value, NetDoc::default());
+        // Locations are those of the file as written.
+        assert_eq!(
+            loaded.index.locate("network.timeout"),
+            Some(Location { line: 3, column: 3 })
+        );
+        // A mapping left empty by its null keys, and a null document, are defaults too.
+        let loaded = load_str_with::<NetDoc>("c.yaml", "network:\n  timeout:\n", NULLS).unwrap();
+        assert_eq!(loaded.value, NetDoc::default());
+        let loaded = load_str_with::<NetDoc>("c.yaml", "~\n", NULLS).unwrap();
+        assert_eq!(loaded.value, NetDoc::default());
+        // Without the option, null is an error in the user's words.
+        let err = load_str::<NetDoc>("c.yaml", "network:\n  base_url: null\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.yaml:2:13: network.base_url: expected a string, got null"
+        );
+        // A null list item has no default: refused, and said so.
+        let err = load_str_with::<NetDoc>("c.yaml", "network:\n  names:\n    - null\n", NULLS)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.yaml:3:7: network.names.0: expected a string, got null"
+        );
+    }
+
+    #[test]
+    fn hidden_null_keys_keep_other_positions_and_text() {
+        let text = "a:\n  é: null # c\n  b: 1 # c\nl:\n- k: null\n  v: 1\nf: {k: null}\n";
+        let idx = PathIndex::build("f", text).unwrap();
+        let out = hide_null_values(text, &idx.null_values).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[1].trim(), "", "{out}");
+        assert_eq!(lines[2], "  b: 1 # c");
+        assert_eq!(lines[4].trim(), "-");
+        assert_eq!(lines[5], "  v: 1");
+        assert_eq!(lines[6], "f: {k: null}");
+        assert_eq!(out.len(), text.len());
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Item {
+        #[serde(default = "dflt_name")]
+        name: String,
+        v: u32,
+    }
+    fn dflt_name() -> String {
+        "n".into()
+    }
+
+    #[test]
+    fn a_null_first_key_of_a_list_item_takes_its_default_too() {
+        let text = "- name: null\n  v: 1\n- v: 2\n  name: x\n";
+        let items = load_str_with::<Vec<Item>>("f", text, NULLS).unwrap().value;
+        assert_eq!(
+            items,
+            vec![
+                Item {
+                    name: "n".into(),
+                    v: 1
+                },
+                Item {
+                    name: "x".into(),
+                    v: 2
+                }
             ]
         );
     }

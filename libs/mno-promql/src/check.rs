@@ -87,7 +87,8 @@ fn parse_here(expr: &str) -> Result<Expr, QueryError> {
             "query has more than {MAX_OPERATORS} operators"
         )));
     }
-    let ast = parser::parse(expr).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
+    let ast =
+        parser::parse(expr).map_err(|e| QueryError::BadData(crate::syntax::describe(expr, &e)))?;
     if too_deep(&ast, 0) {
         return Err(QueryError::BadData(format!(
             "expression is nested more than {MAX_AST_DEPTH} levels deep"

@@ -28,6 +28,7 @@ pub mod params;
 mod rangefns;
 mod selector;
 pub mod storage;
+mod syntax;
 mod value;
 
 pub use check::{check, parse_metric_selector};
@@ -35,6 +36,7 @@ pub use error::QueryError;
 pub use eval::{QueryOptions, instant_query, range_query};
 pub use mem::MemStorage;
 pub use storage::{MatchOp, Matcher, SelectError, SeriesData, Storage, StorageError};
+pub use syntax::{SyntaxError, describe as describe_parse_error, locate as locate_parse_error};
 pub use value::{InstantSample, Value};
 
 /// Names of the PromQL functions this engine evaluates, sorted.

@@ -181,7 +181,8 @@ pub type Element = (Vec<(String, String)>, f64);
 
 /// Why an expression cannot be used as an alert condition.
 pub fn compile(text: &str) -> Result<Expr, String> {
-    let ast = parser::parse(text).map_err(|e| format!("parse error: {}", first_line(&e)))?;
+    let ast =
+        parser::parse(text).map_err(|e| mno_promql::describe_parse_error(text, &first_line(&e)))?;
     match ast.value_type() {
         parser::value::ValueType::Vector => {}
         t => {

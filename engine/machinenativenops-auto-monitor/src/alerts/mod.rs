@@ -31,6 +31,7 @@ pub mod queue;
 pub mod repair;
 pub mod ring;
 pub mod route;
+pub mod rule_source;
 pub mod rules;
 pub mod series;
 pub mod settings;

@@ -197,7 +197,15 @@ fn compile_rule(
         || spec.condition.is_some()
         || spec.threshold.is_some();
     if spec.record.is_some() {
-        return Ok(None);
+        // Not evaluated, but checked as promtool checks it: a bad expression is an error.
+        let text = spec.expr.clone().unwrap_or_default();
+        if text.trim().is_empty() {
+            return Err(vec![e("expr", "a recording rule needs `expr`".into())]);
+        }
+        return match promql_parser::parser::parse(&text) {
+            Ok(_) => Ok(None),
+            Err(m) => Err(vec![e("expr", mno_promql::describe_parse_error(&text, &m))]),
+        };
     }
     let (name, expr_text, for_) = if shorthand {
         if spec.alert.is_some() || spec.expr.is_some() {
@@ -392,17 +400,25 @@ fn locate(file: &str, index: &PathIndex, key: &str, message: String) -> ConfigEr
     }
 }
 
+/// Where the rules being compiled were written: file name, YAML text (when known) and index.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    file: &'a str,
+    text: Option<&'a str>,
+    index: &'a PathIndex,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn compile_list(
     specs: &[RuleSpec],
     prefix: &str,
     group_labels: &BTreeMap<String, String>,
     templates: &mut TemplateSet,
-    file: &str,
-    index: &PathIndex,
+    origin: Origin<'_>,
     errors: &mut Vec<ConfigError>,
     warnings: &mut Vec<String>,
 ) -> Vec<Rule> {
+    let Origin { file, text, index } = origin;
     let mut rules = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let at = format!("{prefix}.{i}");
@@ -417,7 +433,19 @@ fn compile_list(
             }
             Err(es) => {
                 for (k, m) in es {
-                    errors.push(locate(file, index, &format!("{at}.{k}"), m));
+                    let key = format!("{at}.{k}");
+                    let exact = (k == "expr")
+                        .then(|| super::rule_source::expr_error_location(text, index, &key, &m))
+                        .flatten();
+                    match exact {
+                        Some(loc) => errors.push(ConfigError::Invalid {
+                            file: file.to_string(),
+                            loc,
+                            key,
+                            message: m,
+                        }),
+                        None => errors.push(locate(file, index, &key, m)),
+                    }
                 }
             }
         }
@@ -436,13 +464,17 @@ pub fn load(
     let mut errors = Vec::new();
     let defaults = default_specs(cfg);
     if !defaults.is_empty() {
+        let no_index = PathIndex::default();
         let rules = compile_list(
             &defaults,
             "default",
             &BTreeMap::new(),
             &mut set.templates,
-            DEFAULTS_NAME,
-            &PathIndex::default(),
+            Origin {
+                file: DEFAULTS_NAME,
+                text: None,
+                index: &no_index,
+            },
             &mut errors,
             &mut set.warnings,
         );
@@ -456,13 +488,21 @@ pub fn load(
     }
     let src_name = source.to_string();
     if !cfg.alerts.rules.is_empty() {
+        // The configuration's text, to point at the offending token of an expression.
+        let text = match source {
+            Source::File(p) => std::fs::read_to_string(p).ok(),
+            Source::Embedded => Some(crate::config::DEFAULT_CONFIG_YAML.to_string()),
+        };
         let rules = compile_list(
             &cfg.alerts.rules,
             "alerts.rules",
             &BTreeMap::new(),
             &mut set.templates,
-            &src_name,
-            index,
+            Origin {
+                file: &src_name,
+                text: text.as_deref(),
+                index,
+            },
             &mut errors,
             &mut set.warnings,
         );
@@ -512,19 +552,50 @@ pub fn check_file(path: &Path) -> Result<RuleSet, Vec<ConfigError>> {
     }
 }
 
+/// Read one rule file into `set`. As in Prometheus (and `promtool check rules`), a rule
+/// file is a mapping whose keys are all known: an unknown key, a list or a single value is
+/// an error, not a warning; an empty file, a null document or `groups: null` has no rules.
 fn load_file_into(path: &Path, set: &mut RuleSet, errors: &mut Vec<ConfigError>) {
-    let loaded = match mno_common::load_file::<RuleFileSpec>(path) {
-        Ok(l) => l,
-        Err(e) => {
-            errors.push(e);
+    let file_name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(source) => {
+            errors.push(ConfigError::Read {
+                file: file_name,
+                source,
+            });
             return;
         }
     };
-    for w in &loaded.warnings {
-        set.warnings.push(w.to_string());
+    let loaded = match mno_common::load_str_with::<RuleFileSpec>(
+        &file_name,
+        &text,
+        crate::config::LOAD_OPTIONS,
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            errors.push(super::rule_source::not_a_rule_file(e));
+            return;
+        }
+    };
+    if !loaded.warnings.is_empty() {
+        for w in &loaded.warnings {
+            errors.push(ConfigError::Invalid {
+                file: w.file.clone(),
+                loc: w.loc.unwrap_or_default(),
+                key: w.key.clone(),
+                message: "unknown key (a rule file may only use the keys Prometheus knows)".into(),
+            });
+        }
+        return;
     }
     let file = loaded.file.clone();
     let spec = &loaded.value;
+    let origin = Origin {
+        file: &file,
+        text: Some(&text),
+        index: &loaded.index,
+    };
     let mut names = std::collections::BTreeSet::new();
     for (gi, g) in spec.groups.iter().enumerate() {
         let at = format!("groups.{gi}");
@@ -541,8 +612,7 @@ fn load_file_into(path: &Path, set: &mut RuleSet, errors: &mut Vec<ConfigError>)
             &format!("{at}.rules"),
             &g.labels,
             &mut set.templates,
-            &file,
-            &loaded.index,
+            origin,
             errors,
             &mut set.warnings,
         );
@@ -560,8 +630,7 @@ fn load_file_into(path: &Path, set: &mut RuleSet, errors: &mut Vec<ConfigError>)
             "rules",
             &BTreeMap::new(),
             &mut set.templates,
-            &file,
-            &loaded.index,
+            origin,
             errors,
             &mut set.warnings,
         );
@@ -696,7 +765,7 @@ mod tests {
     fn bad_rules_name_file_line_and_key() {
         let e = errors("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: 'x >'\n");
         assert!(
-            e[0].starts_with("r.yml:5:5: groups.0.rules.0.expr:"),
+            e[0] == "r.yml:5:15: groups.0.rules.0.expr: 1:4: parse error: unexpected end of input",
             "{e:?}"
         );
         let e = errors(

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::bits::{Truncated, get_uvarint, put_uvarint};
+use super::series::FxMap;
 
 /// One committed tick.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,12 +69,18 @@ pub fn decode(buf: &[u8]) -> Result<(Vec<u32>, Vec<f64>), Truncated> {
 pub struct Head {
     ticks: VecDeque<Arc<HeadTick>>,
     samples: u64,
+    /// Ticks of the head holding each series (only series with at least one), by series id.
+    /// A map, not a vector indexed by id: ids keep growing with series churn.
+    refs: FxMap<u32, u32>,
 }
 
 impl Head {
     /// Add a committed tick (newer than every tick already held).
     pub fn push(&mut self, t: Arc<HeadTick>) {
         self.samples += t.ids.len() as u64;
+        for &id in &t.ids {
+            *self.refs.entry(id).or_insert(0) += 1;
+        }
         self.ticks.push_back(t);
     }
 
@@ -81,7 +88,25 @@ impl Head {
     pub fn drop_front(&mut self, n: usize) {
         for t in self.ticks.drain(..n.min(self.ticks.len())) {
             self.samples -= t.ids.len() as u64;
+            for &id in &t.ids {
+                if let Some(r) = self.refs.get_mut(&id) {
+                    *r -= 1;
+                    if *r == 0 {
+                        self.refs.remove(&id);
+                    }
+                }
+            }
         }
+    }
+
+    /// Whether series `id` has a sample in the head.
+    pub fn contains(&self, id: u32) -> bool {
+        self.refs.contains_key(&id)
+    }
+
+    /// Series with at least one sample in the head.
+    pub fn series(&self) -> usize {
+        self.refs.len()
     }
 
     /// The ticks, oldest first.
@@ -161,8 +186,21 @@ mod tests {
         h.samples_of(2, 1500, 3000, &mut out);
         assert_eq!(out, vec![(2000, -2000.0), (3000, -3000.0)]);
         assert!(h.has(1, 0, 1000) && !h.has(3, 0, 5000) && !h.has(1, 3001, 9000));
+        assert_eq!(h.series(), 2);
+        assert!(h.contains(2) && !h.contains(3) && !h.contains(70_000));
         h.drop_front(2);
         assert_eq!(h.samples(), 2);
         assert_eq!(h.oldest(), Some(3000));
+        h.push(Arc::new(HeadTick {
+            seq: 4,
+            ts: 4000,
+            ids: vec![5],
+            vals: vec![1.0],
+        }));
+        assert_eq!(h.series(), 3);
+        h.drop_front(1);
+        assert_eq!((h.series(), h.contains(1), h.contains(5)), (1, false, true));
+        h.drop_front(1);
+        assert_eq!(h.series(), 0);
     }
 }

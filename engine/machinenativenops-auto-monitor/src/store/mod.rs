@@ -94,7 +94,14 @@ pub struct StoreOptions {
     pub codec: Codec,
     /// Online backups: `None` when disabled.
     pub backup: Option<backup::BackupOptions>,
+    /// Most series one tick stores; the rest of the tick is dropped and counted.
+    pub max_series_per_tick: usize,
+    /// Most series the head holds; samples of further new series are dropped and counted.
+    pub max_head_series: usize,
 }
+
+/// Default of both series limits.
+pub const DEFAULT_SERIES_LIMIT: usize = 100_000;
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -104,6 +111,8 @@ impl Default for StoreOptions {
             block_max_ticks: 720,
             codec: Codec::CHOSEN,
             backup: None,
+            max_series_per_tick: DEFAULT_SERIES_LIMIT,
+            max_head_series: DEFAULT_SERIES_LIMIT,
         }
     }
 }
@@ -120,6 +129,8 @@ impl StoreOptions {
                 interval_ms: db.backup_interval.max(1).saturating_mul(1000),
                 keep: db.backup_keep.max(1) as usize,
             }),
+            max_series_per_tick: db.max_series_per_tick.max(1) as usize,
+            max_head_series: db.max_head_series.max(1) as usize,
         }
     }
 }
@@ -156,6 +167,10 @@ pub(crate) struct State {
 pub(crate) struct Writer {
     pub conn: Connection,
     pub cache: SeriesCache,
+    /// The previous tick came at or before the newest stored one (warn once per episode).
+    pub clock_behind: bool,
+    /// The previous tick dropped series over a limit (warn once per episode).
+    pub dropping: bool,
 }
 
 /// Counters shown in stats and `/metrics`.
@@ -163,13 +178,56 @@ pub(crate) struct Writer {
 pub(crate) struct Counters {
     pub ticks_appended: AtomicU64,
     pub samples_appended: AtomicU64,
-    pub ticks_rejected: AtomicU64,
     pub write_errors: AtomicU64,
     pub blocks_compacted: AtomicU64,
     pub blocks_deleted: AtomicU64,
     pub backups: AtomicU64,
     pub backup_failures: AtomicU64,
     pub last_backup_ms: AtomicU64,
+    /// Failures per maintenance task, indexed by [`Task`].
+    pub task_errors: [AtomicU64; 3],
+    /// Time of each task's last failure, ms (0: none), indexed by [`Task`].
+    pub task_last_error_ms: [AtomicU64; 3],
+    /// Ticks whose wall-clock time was at or before the newest stored tick.
+    pub clock_backwards: AtomicU64,
+    /// Samples of series dropped by the per-tick series limit.
+    pub dropped_tick_limit: AtomicU64,
+    /// Samples of new series dropped by the head series limit.
+    pub dropped_head_limit: AtomicU64,
+}
+
+impl Counters {
+    /// Count a failed maintenance task and remember when it failed.
+    pub fn task_failed(&self, task: Task) {
+        self.task_errors[task as usize].fetch_add(1, Ordering::Relaxed);
+        self.task_last_error_ms[task as usize]
+            .store(unix_ms(SystemTime::now()).max(1) as u64, Ordering::Relaxed);
+    }
+}
+
+/// A background maintenance task of the store thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Turning head ticks into a compressed block.
+    Compaction = 0,
+    /// Deleting blocks past retention.
+    Retention = 1,
+    /// Returning freed pages to the file system.
+    Vacuum = 2,
+}
+
+impl Task {
+    /// Every task, in index order.
+    pub const ALL: [Task; 3] = [Task::Compaction, Task::Retention, Task::Vacuum];
+
+    /// The `task` label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Compaction => "compaction",
+            Task::Retention => "retention",
+            Task::Vacuum => "vacuum",
+        }
+    }
 }
 
 /// The store. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -202,6 +260,8 @@ pub struct Appended {
     pub ts: i64,
     /// Samples stored (duplicates within the tick dropped).
     pub samples: usize,
+    /// Samples dropped because a series limit was reached.
+    pub dropped: usize,
     /// Order-independent digest of (series, value) pairs: see [`tick_digest`].
     pub digest: u64,
 }
@@ -255,7 +315,12 @@ impl Store {
         Ok(Store {
             path: path.to_path_buf(),
             opts,
-            writer: Some(Mutex::new(Writer { conn, cache })),
+            writer: Some(Mutex::new(Writer {
+                conn,
+                cache,
+                clock_behind: false,
+                dropping: false,
+            })),
             state: RwLock::new(state),
             readers: Mutex::new(Vec::new()),
             counters: Counters::default(),
@@ -354,8 +419,13 @@ impl Store {
         )
     }
 
-    /// Append one tick of samples at `ts` (ms) in one transaction. A tick not newer than
-    /// the last one is refused (as Prometheus refuses out-of-order samples).
+    /// Append one tick of samples at `ts` (ms) in one transaction.
+    ///
+    /// Tick times in the store only go forward. A tick at or before the newest stored tick
+    /// (the wall clock was stepped back) is stored 1 ms after it instead of being refused,
+    /// and counted in `mno_store_clock_backwards_total`: storage goes on, in order, and the
+    /// ticks take their wall-clock times again once the clock has passed the newest one.
+    /// [`Appended::ts`] is the time the tick was stored at.
     pub fn append<'a>(
         &self,
         ts: i64,
@@ -366,13 +436,35 @@ impl Store {
             let st = self.state();
             st.head.newest().or(st.blocks.last().map(|b| b.max_ts))
         };
-        if let Some(last) = last.filter(|l| ts <= *l) {
-            self.counters.ticks_rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(StoreError::Invalid(format!(
-                "tick at {ts} ms is not newer than the last stored tick ({last} ms); dropped"
-            )));
-        }
-        let r = self.append_locked(&mut w, ts, samples);
+        let stored_ts = match last.filter(|l| ts <= *l) {
+            Some(last) => {
+                self.counters
+                    .clock_backwards
+                    .fetch_add(1, Ordering::Relaxed);
+                if !w.clock_behind {
+                    tracing::warn!(
+                        tick_ms = ts,
+                        newest_stored_ms = last,
+                        behind_ms = last - ts,
+                        "the clock is at or before the newest stored tick (stepped back?); \
+                         storing ticks 1 ms after the newest until it catches up"
+                    );
+                }
+                w.clock_behind = true;
+                last.saturating_add(1)
+            }
+            None => {
+                if w.clock_behind {
+                    tracing::info!(
+                        tick_ms = ts,
+                        "the clock is past the newest stored tick again"
+                    );
+                }
+                w.clock_behind = false;
+                ts
+            }
+        };
+        let r = self.append_locked(&mut w, stored_ts, samples);
         if r.is_err() {
             self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -385,24 +477,23 @@ impl Store {
         ts: i64,
         samples: impl IntoIterator<Item = SampleRef<'a>>,
     ) -> Result<Appended, StoreError> {
-        let Writer { conn, cache } = w;
+        let Writer {
+            conn,
+            cache,
+            dropping,
+            ..
+        } = w;
         let tx = conn.unchecked_transaction()?;
-        let mut pairs: Vec<(u32, u64, f64)> = Vec::new();
-        let resolved: Result<(), StoreError> = (|| {
-            for (name, labels, v) in samples {
-                let (id, hash) = cache.resolve(&tx, name, labels)?;
-                pairs.push((id, hash, v));
+        let admitted = self.admit(&tx, cache, samples);
+        let (mut pairs, dropped) = match admitted {
+            Ok(a) => a,
+            Err(e) => {
+                drop(tx);
+                cache.rollback();
+                return Err(e);
             }
-            Ok(())
-        })();
-        if let Err(e) = resolved {
-            drop(tx);
-            cache.rollback();
-            return Err(e);
-        }
+        };
         pairs.sort_by_key(|p| p.0);
-        // The same series twice in one tick: keep the first, as a scrape would reject the rest.
-        pairs.dedup_by_key(|p| p.0);
         let ids: Vec<u32> = pairs.iter().map(|p| p.0).collect();
         let vals: Vec<f64> = pairs.iter().map(|p| p.2).collect();
         let digest = pairs
@@ -435,11 +526,106 @@ impl Store {
         self.counters
             .samples_appended
             .fetch_add(n as u64, Ordering::Relaxed);
+        let total = dropped.tick + dropped.head;
+        self.counters
+            .dropped_tick_limit
+            .fetch_add(dropped.tick as u64, Ordering::Relaxed);
+        self.counters
+            .dropped_head_limit
+            .fetch_add(dropped.head as u64, Ordering::Relaxed);
+        if total > 0 && !*dropping {
+            tracing::warn!(
+                stored = n,
+                dropped_tick_limit = dropped.tick,
+                dropped_head_limit = dropped.head,
+                max_series_per_tick = self.opts.max_series_per_tick,
+                max_head_series = self.opts.max_head_series,
+                "series limit reached: samples of further series are dropped \
+                 (mno_store_series_dropped_total)"
+            );
+        }
+        *dropping = total > 0;
         Ok(Appended {
             ts,
             samples: n,
+            dropped: total,
             digest,
         })
+    }
+
+    /// Resolve a tick's samples to series, applying the series limits: series already in
+    /// the head come first, then series the index knows, then new ones, each group in the
+    /// order given; a sample is dropped when the tick already holds `max_series_per_tick`
+    /// series, or when its series is not in the head and the head holds `max_head_series`.
+    /// Only admitted new series are created. The same series twice keeps the first value.
+    fn admit<'a>(
+        &self,
+        tx: &Connection,
+        cache: &mut SeriesCache,
+        samples: impl IntoIterator<Item = SampleRef<'a>>,
+    ) -> Result<(Vec<Admitted>, Dropped), StoreError> {
+        let mut pairs: Vec<Admitted> = Vec::new();
+        let mut known: Vec<Admitted> = Vec::new();
+        let mut unknown: Vec<SampleRef<'a>> = Vec::new();
+        let head_series = {
+            let st = self.state();
+            for s @ (name, labels, v) in samples {
+                match cache.find(name, labels) {
+                    Some((id, hash)) if st.head.contains(id) => pairs.push((id, hash, v)),
+                    Some((id, hash)) => known.push((id, hash, v)),
+                    None => unknown.push(s),
+                }
+            }
+            st.head.series()
+        };
+        let (tick_cap, head_cap) = (self.opts.max_series_per_tick, self.opts.max_head_series);
+        let mut dropped = Dropped::default();
+        // Stable sort: of the same series twice, the first sample stays.
+        pairs.sort_by_key(|p| p.0);
+        pairs.dedup_by_key(|p| p.0);
+        if pairs.len() > tick_cap {
+            dropped.tick += pairs.len() - tick_cap;
+            pairs.truncate(tick_cap);
+        }
+        if known.is_empty() && unknown.is_empty() {
+            return Ok((pairs, dropped));
+        }
+        let mut added = std::collections::HashSet::new();
+        // Whether one more series outside the head fits; counts the drop when it does not.
+        let room = |stored: usize, added: usize, dropped: &mut Dropped| {
+            if stored >= tick_cap {
+                dropped.tick += 1;
+                false
+            } else if head_series + added >= head_cap {
+                dropped.head += 1;
+                false
+            } else {
+                true
+            }
+        };
+        for (id, hash, v) in known {
+            if added.contains(&id) {
+                continue;
+            }
+            if room(pairs.len(), added.len(), &mut dropped) {
+                added.insert(id);
+                pairs.push((id, hash, v));
+            }
+        }
+        for (name, labels, v) in unknown {
+            // Created earlier in this tick (the same new series twice).
+            if let Some((id, _)) = cache.find(name, labels)
+                && added.contains(&id)
+            {
+                continue;
+            }
+            if room(pairs.len(), added.len(), &mut dropped) {
+                let (id, hash) = cache.resolve(tx, name, labels)?;
+                added.insert(id);
+                pairs.push((id, hash, v));
+            }
+        }
+        Ok((pairs, dropped))
     }
 
     /// Series ids present in the head (for series garbage collection).
@@ -451,6 +637,16 @@ impl Store {
             .flat_map(|t| t.ids.iter().copied())
             .collect()
     }
+}
+
+/// A sample admitted to a tick: series id, series hash, value.
+type Admitted = (u32, u64, f64);
+
+/// Samples of one tick dropped by each series limit.
+#[derive(Debug, Default, Clone, Copy)]
+struct Dropped {
+    tick: usize,
+    head: usize,
 }
 
 /// Read the block catalog and replay the head table into memory.

@@ -138,7 +138,8 @@ impl FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A hash map with the fast, non-keyed [`FxHasher`] (keys are the store's own ids and texts).
+pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Maps the agent's samples to series ids, creating series on first sight (writer side).
 #[derive(Debug, Default)]
@@ -183,14 +184,8 @@ impl SeriesCache {
         self.canonical.is_empty()
     }
 
-    /// The (id, hash) of a sample's series, inserting it (inside the caller's transaction)
-    /// if new.
-    pub fn resolve(
-        &mut self,
-        conn: &Connection,
-        name: &str,
-        labels: &[(String, String)],
-    ) -> Result<(u32, u64), StoreError> {
+    /// The (id, hash) of a known series; `None` for a series never stored (or deleted).
+    pub fn find(&mut self, name: &str, labels: &[(String, String)]) -> Option<(u32, u64)> {
         self.key.clear();
         self.key.push_str(name);
         for (k, v) in labels {
@@ -200,19 +195,30 @@ impl SeriesCache {
             self.key.push_str(v);
         }
         if let Some(&found) = self.raw.get(self.key.as_str()) {
-            return Ok(found);
+            return Some(found);
         }
         let text = canonical(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let ck = canon_key(name, &text);
-        let found = match self.canonical.get(&ck) {
-            Some(&found) => found,
-            None => {
-                let found = insert_series(conn, name, &text)?;
-                self.canonical.insert(ck, found);
-                self.pending.push(found.0);
-                found
-            }
-        };
+        let found = *self.canonical.get(&canon_key(name, &text))?;
+        self.raw.insert(self.key.clone(), found);
+        Some(found)
+    }
+
+    /// The (id, hash) of a sample's series, inserting it (inside the caller's transaction)
+    /// if new.
+    pub fn resolve(
+        &mut self,
+        conn: &Connection,
+        name: &str,
+        labels: &[(String, String)],
+    ) -> Result<(u32, u64), StoreError> {
+        if let Some(found) = self.find(name, labels) {
+            return Ok(found);
+        }
+        // `find` left this sample's raw key in `self.key`.
+        let text = canonical(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let found = insert_series(conn, name, &text)?;
+        self.canonical.insert(canon_key(name, &text), found);
+        self.pending.push(found.0);
         self.raw.insert(self.key.clone(), found);
         Ok(found)
     }

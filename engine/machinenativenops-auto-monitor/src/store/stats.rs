@@ -31,8 +31,6 @@ pub struct Stats {
     pub newest_ms: Option<i64>,
     /// Ticks appended since start.
     pub ticks_appended: u64,
-    /// Ticks refused (not newer than the last one) since start.
-    pub ticks_rejected: u64,
     /// Failed writes since start.
     pub write_errors: u64,
     /// Blocks compacted since start.
@@ -45,12 +43,25 @@ pub struct Stats {
     pub backup_failures: u64,
     /// Time of the newest backup, ms (0 if there is none).
     pub last_backup_ms: u64,
+    /// Failures of compaction, retention and vacuum (in [`super::Task`] order) since start.
+    pub maintenance_errors: [u64; 3],
+    /// Time of each task's last failure, ms (0 if none), in [`super::Task`] order.
+    pub maintenance_last_error_ms: [u64; 3],
+    /// Ticks whose wall-clock time was at or before the newest stored tick (stored 1 ms
+    /// after it instead).
+    pub clock_backwards: u64,
+    /// Samples dropped by the per-tick series limit.
+    pub series_dropped_tick_limit: u64,
+    /// Samples of new series dropped by the head series limit.
+    pub series_dropped_head_limit: u64,
+    /// Series with a sample in the head.
+    pub head_series: u64,
 }
 
 impl Store {
     /// Current statistics (cheap: memory and two `stat` calls).
     pub fn stats(&self) -> Stats {
-        let (series, head_samples, head_ticks, blocks, block_samples, oldest, newest) = {
+        let (series, head_samples, head_ticks, blocks, block_samples, oldest, newest, head_series) = {
             let st = self.state();
             (
                 st.series,
@@ -60,6 +71,7 @@ impl Store {
                 st.block_samples,
                 st.blocks.first().map(|b| b.min_ts).or(st.head.oldest()),
                 st.head.newest().or(st.blocks.last().map(|b| b.max_ts)),
+                st.head.series() as u64,
             )
         };
         let size = |suffix: &str| {
@@ -85,13 +97,20 @@ impl Store {
             oldest_ms: oldest,
             newest_ms: newest,
             ticks_appended: c.ticks_appended.load(Ordering::Relaxed),
-            ticks_rejected: c.ticks_rejected.load(Ordering::Relaxed),
             write_errors: c.write_errors.load(Ordering::Relaxed),
             blocks_compacted: c.blocks_compacted.load(Ordering::Relaxed),
             blocks_deleted: c.blocks_deleted.load(Ordering::Relaxed),
             backups: c.backups.load(Ordering::Relaxed),
             backup_failures: c.backup_failures.load(Ordering::Relaxed),
             last_backup_ms: c.last_backup_ms.load(Ordering::Relaxed),
+            maintenance_errors: std::array::from_fn(|i| c.task_errors[i].load(Ordering::Relaxed)),
+            maintenance_last_error_ms: std::array::from_fn(|i| {
+                c.task_last_error_ms[i].load(Ordering::Relaxed)
+            }),
+            clock_backwards: c.clock_backwards.load(Ordering::Relaxed),
+            series_dropped_tick_limit: c.dropped_tick_limit.load(Ordering::Relaxed),
+            series_dropped_head_limit: c.dropped_head_limit.load(Ordering::Relaxed),
+            head_series,
         }
     }
 
@@ -176,11 +195,6 @@ impl Stats {
                 self.ticks_appended,
             ),
             c(
-                "mno_store_ticks_rejected_total",
-                "Ticks refused because they were not newer than the last stored tick.",
-                self.ticks_rejected,
-            ),
-            c(
                 "mno_store_write_errors_total",
                 "Store writes that failed.",
                 self.write_errors,
@@ -206,6 +220,51 @@ impl Stats {
                 self.backup_failures,
             ),
         ];
+        let mut errors = Family::counter(
+            "mno_store_maintenance_errors_total",
+            "Failed store maintenance steps by task (compaction, retention, vacuum); a failing \
+             task is retried with back-off and never stops the others.",
+        );
+        let mut last_error = Family::gauge(
+            "mno_store_maintenance_last_error_timestamp_seconds",
+            "Time of the last failure of each store maintenance task (0: none since start).",
+        );
+        for t in super::Task::ALL {
+            let lab = [("task", t.name())];
+            errors = errors.with(&lab, self.maintenance_errors[t as usize] as f64);
+            last_error = last_error.with(
+                &lab,
+                self.maintenance_last_error_ms[t as usize] as f64 / 1000.0,
+            );
+        }
+        f.push(errors);
+        f.push(last_error);
+        f.push(c(
+            "mno_store_clock_backwards_total",
+            "Ticks whose wall-clock time was at or before the newest stored tick; each was \
+             stored 1 ms after it.",
+            self.clock_backwards,
+        ));
+        f.push(
+            Family::counter(
+                "mno_store_series_dropped_total",
+                "Samples not stored because a series limit was reached, by limit \
+                 (tick: database.max_series_per_tick, head: database.max_head_series).",
+            )
+            .with(
+                &[("reason", "tick_limit")],
+                self.series_dropped_tick_limit as f64,
+            )
+            .with(
+                &[("reason", "head_limit")],
+                self.series_dropped_head_limit as f64,
+            ),
+        );
+        f.push(g(
+            "mno_store_head_series",
+            "Series with a sample in the store's head (counted against database.max_head_series).",
+            self.head_series as f64,
+        ));
         if let (Some(o), Some(n)) = (self.oldest_ms, self.newest_ms) {
             f.push(g(
                 "mno_store_oldest_timestamp_seconds",

@@ -122,12 +122,37 @@ fn write_tick(store: &Store, batch: &Batch) {
 }
 
 /// Background work and when it is next due.
+///
+/// Compaction, retention, vacuum and backups are independent tasks: a failing one (a full
+/// disk during compaction, say) is counted, logged and retried after a back-off, while the
+/// others keep running. Retention and vacuum are what free space on a full disk, so they
+/// must never wait for compaction to succeed.
 struct Schedule {
+    next_compaction: Instant,
+    compaction_backoff: Duration,
     next_retention: Instant,
     vacuum: bool,
+    next_vacuum: Instant,
+    vacuum_backoff: Duration,
     backup: Option<backup::BackupOptions>,
     next_backup: Instant,
     job: Option<JoinHandle<Result<PathBuf, StoreError>>>,
+}
+
+/// First wait before a failed task is tried again; doubled on each failure in a row.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest wait before a failed task is tried again.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Count and log a failed maintenance task.
+fn task_failed(store: &Store, task: super::Task, e: &StoreError, retry_in: Duration) {
+    store.counters.task_failed(task);
+    tracing::warn!(
+        task = task.name(),
+        error = %e,
+        retry_in_s = retry_in.as_secs_f64(),
+        "store maintenance failed; the other tasks go on"
+    );
 }
 
 impl Schedule {
@@ -150,9 +175,14 @@ impl Schedule {
             (Some(b), None) => Instant::now() + Duration::from_millis(b.interval_ms as u64),
             (None, _) => Instant::now(),
         };
+        let now = Instant::now();
         Schedule {
-            next_retention: Instant::now(),
+            next_compaction: now,
+            compaction_backoff: FIRST_BACKOFF,
+            next_retention: now,
             vacuum: true,
+            next_vacuum: now,
+            vacuum_backoff: FIRST_BACKOFF,
             backup,
             next_backup,
             job: None,
@@ -161,40 +191,60 @@ impl Schedule {
 
     /// Whether a step is due now (the thread then does not sleep).
     fn has_work(&self, store: &Store) -> bool {
-        self.vacuum
-            || store.compaction_due().is_some()
-            || Instant::now() >= self.next_retention
-            || self.job.as_ref().is_some_and(|j| j.is_finished())
-            || (self.backup.is_some() && self.job.is_none() && Instant::now() >= self.next_backup)
-    }
-
-    /// Do one bounded piece of background work.
-    fn step(&mut self, store: &Store) {
-        if let Err(e) = self.try_step(store) {
-            store.counters.write_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "store maintenance failed; retrying later");
-            // Do not spin on a persistent failure.
-            self.vacuum = false;
-            self.next_retention = Instant::now() + RETENTION_EVERY;
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn try_step(&mut self, store: &Store) -> Result<(), StoreError> {
-        if store.compact_step()? {
-            return Ok(());
-        }
         let now = Instant::now();
-        if now >= self.next_retention {
-            if store.retention_step(unix_ms(SystemTime::now()))? {
-                self.vacuum = true;
-                return Ok(());
+        (now >= self.next_compaction && store.compaction_due().is_some())
+            || (self.vacuum && now >= self.next_vacuum)
+            || now >= self.next_retention
+            || self.job.as_ref().is_some_and(|j| j.is_finished())
+            || (self.backup.is_some() && self.job.is_none() && now >= self.next_backup)
+    }
+
+    /// Do one bounded piece of background work. Each task's failure is handled on its own,
+    /// so the next task still gets its turn in the same step.
+    fn step(&mut self, store: &Store) {
+        let now = Instant::now();
+        if now >= self.next_compaction {
+            match store.compact_step() {
+                Ok(true) => {
+                    self.compaction_backoff = FIRST_BACKOFF;
+                    return;
+                }
+                Ok(false) => self.compaction_backoff = FIRST_BACKOFF,
+                Err(e) => {
+                    let wait = self.compaction_backoff;
+                    task_failed(store, super::Task::Compaction, &e, wait);
+                    self.next_compaction = now + wait;
+                    self.compaction_backoff = (wait * 2).min(MAX_BACKOFF);
+                }
             }
-            self.next_retention = now + RETENTION_EVERY;
         }
-        if self.vacuum {
-            self.vacuum = store.vacuum_step(retention::VACUUM_STEP_PAGES)? > 0;
-            return Ok(());
+        if now >= self.next_retention {
+            match store.retention_step(unix_ms(SystemTime::now())) {
+                Ok(true) => {
+                    self.vacuum = true;
+                    return;
+                }
+                Ok(false) => self.next_retention = now + RETENTION_EVERY,
+                Err(e) => {
+                    task_failed(store, super::Task::Retention, &e, RETENTION_EVERY);
+                    self.next_retention = now + RETENTION_EVERY;
+                }
+            }
+        }
+        if self.vacuum && now >= self.next_vacuum {
+            match store.vacuum_step(retention::VACUUM_STEP_PAGES) {
+                Ok(left) => {
+                    self.vacuum = left > 0;
+                    self.vacuum_backoff = FIRST_BACKOFF;
+                    return;
+                }
+                Err(e) => {
+                    let wait = self.vacuum_backoff;
+                    task_failed(store, super::Task::Vacuum, &e, wait);
+                    self.next_vacuum = now + wait;
+                    self.vacuum_backoff = (wait * 2).min(MAX_BACKOFF);
+                }
+            }
         }
         if self.job.as_ref().is_some_and(|j| j.is_finished())
             && let Some(job) = self.job.take()
@@ -207,14 +257,20 @@ impl Schedule {
         {
             let (db, keep) = (store.path().to_path_buf(), b.keep);
             self.next_backup = now + Duration::from_millis(b.interval_ms as u64);
-            self.job = Some(
-                std::thread::Builder::new()
-                    .name("mno-backup".into())
-                    .spawn(move || backup::take_backup(&db, keep))
-                    .map_err(|e| StoreError::io(store.path(), e))?,
-            );
+            match std::thread::Builder::new()
+                .name("mno-backup".into())
+                .spawn(move || backup::take_backup(&db, keep))
+            {
+                Ok(job) => self.job = Some(job),
+                Err(e) => {
+                    store
+                        .counters
+                        .backup_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "backup thread did not start");
+                }
+            }
         }
-        Ok(())
     }
 
     fn record(&self, store: &Store, job: JoinHandle<Result<PathBuf, StoreError>>) {
