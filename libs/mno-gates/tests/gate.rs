@@ -3,7 +3,7 @@
 
 mod common;
 
-use mno_gates::{Baseline, KNOWN_CHECKS, Status, run_gate};
+use mno_gates::{KNOWN_CHECKS, Status, run_gate};
 
 fn located(report: &mno_gates::GateReport) -> Vec<(String, String, String, usize)> {
     report
@@ -59,9 +59,11 @@ fn a_baselined_secret_stays_accepted_when_its_line_moves() {
     common::write_repo(dir.path(), false);
     // Only the token matters here: workflow findings are not baselined.
     std::fs::remove_dir_all(dir.path().join(".github")).unwrap();
-    let first = run_gate(dir.path(), &["security_scan"]).unwrap();
-    let baseline = Baseline::from_findings(first.findings());
+    std::fs::remove_dir_all(dir.path().join("ignored")).unwrap();
+    let cfg = mno_gates::GatesConfig::default().security_scan;
+    let baseline = mno_gates::checks::security::build_baseline(dir.path(), &cfg).unwrap();
     assert_eq!(baseline.entries.len(), 1);
+    assert_eq!(baseline.version, 2);
     std::fs::create_dir_all(dir.path().join(".mno")).unwrap();
     std::fs::write(
         dir.path().join(".mno/secrets-baseline.json"),
@@ -95,7 +97,7 @@ fn allowlisted_paths_and_huge_files_are_skipped_and_counted() {
     common::write_repo(dir.path(), false);
     std::fs::write(
         dir.path().join("root.gates.yaml"),
-        "security_scan:\n  max_file_size: 64\n  allow_paths: ['deploy/*.env', 'deploy/*.bin']\n  \
+        "security_scan:\n  max_file_size: 64\n  allow_paths: ['deploy/*.env', 'deploy/*.bin', 'ignored/**']\n  \
          workflows: false\n",
     )
     .unwrap();

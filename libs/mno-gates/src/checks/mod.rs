@@ -60,6 +60,12 @@ pub struct GateOptions {
     /// Called a few times a second during long checks (the secret scan), from a ticker
     /// thread; without it no ticker runs.
     pub progress: Option<crate::progress::Progress>,
+    /// `security_scan` honours .gitignore/.ignore and global excludes (the old walk), on
+    /// top of `security_scan.respect_ignore`; by default git's index decides what is read.
+    pub respect_ignore: bool,
+    /// Root-relative folders holding the gate's own reports: `security_scan` does not read
+    /// their untracked files (a second run would otherwise scan the first one's reports).
+    pub own_output: Vec<String>,
 }
 
 /// Run `checks` over `root` with its root.gates.yaml (or the defaults).
