@@ -156,3 +156,42 @@ fn a_corrupt_baseline_makes_the_check_error_naming_the_file() {
         r.detail
     );
 }
+
+/// A version 1 baseline (unsalted sha256 fingerprints) still accepts its secrets after an
+/// upgrade, with a warning asking to rewrite it; report fingerprints are never the old hash.
+#[test]
+fn a_version_1_baseline_is_honoured_with_a_warning_to_rewrite_it() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    common::write_repo(dir.path(), false);
+    std::fs::remove_dir_all(dir.path().join(".github")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("ignored")).unwrap();
+    let old = hex::encode(sha2::Sha256::digest(format!(
+        "github-token:{}",
+        common::fake_github_token()
+    )));
+    std::fs::create_dir_all(dir.path().join(".mno")).unwrap();
+    std::fs::write(
+        dir.path().join(".mno/secrets-baseline.json"),
+        format!(r#"{{"version": 1, "entries": [{{"rule_id": "github-token", "fingerprint": "{old}"}}]}}"#),
+    )
+    .unwrap();
+    let report = run_gate(dir.path(), &["security_scan"]).unwrap();
+    let r = &report.validation_results["security_scan"];
+    assert_eq!(r.status, Status::Passed, "{:#?}", r.findings);
+    assert_eq!(r.stats["baselined"], 1);
+    let warning = r
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "scan.baseline-v1")
+        .expect("a warning about the v1 baseline");
+    assert_eq!(warning.file, ".mno/secrets-baseline.json");
+    assert_eq!(warning.severity, mno_gates::Severity::Warning);
+    assert!(
+        warning
+            .suggested_fix
+            .as_deref()
+            .unwrap()
+            .contains("gate baseline")
+    );
+}
