@@ -30,8 +30,9 @@ pub(crate) struct Candidate {
 pub(crate) struct GitFiles {
     /// Tracked files and untracked ones that are not ignored.
     pub files: Vec<Candidate>,
-    /// Untracked files git ignores (an ignored nested repository counts once).
-    pub ignored: u64,
+    /// The repositories listed (the root's, submodules, nested ones): where
+    /// [`count_ignored`] looks.
+    pub repos: Vec<PathBuf>,
     /// Symbolic links in the index: a link's target may lie outside the tree.
     pub symlinks: u64,
 }
@@ -75,29 +76,17 @@ fn in_git_repository(root: &Path) -> bool {
 
 /// Add the files of the repository at `dir` (`prefix` + `/` relative to the scan root).
 fn list_git(dir: &Path, prefix: &str, out: &mut GitFiles) -> Result<(), String> {
-    let (staged, others, ignored) = std::thread::scope(|s| {
+    let (staged, others) = std::thread::scope(|s| {
         let others =
             s.spawn(|| git_bytes(dir, &["ls-files", "-z", "--others", "--exclude-standard"]));
-        let ignored = s.spawn(|| {
-            git_bytes(
-                dir,
-                &[
-                    "ls-files",
-                    "-z",
-                    "--others",
-                    "--ignored",
-                    "--exclude-standard",
-                ],
-            )
-        });
         let staged = git_bytes(dir, &["ls-files", "-z", "--stage"]);
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Vec<u8>, String>>| {
-            h.join()
-                .unwrap_or_else(|_| Err("git listing thread panicked".into()))
-        };
-        (staged, join(others), join(ignored))
+        let others = others
+            .join()
+            .unwrap_or_else(|_| Err("git listing thread panicked".into()));
+        (staged, others)
     });
-    let (staged, others, ignored) = (staged?, others?, ignored?);
+    let (staged, others) = (staged?, others?);
+    out.repos.push(dir.to_path_buf());
     let mut last: &[u8] = b"";
     let mut nested: Vec<Vec<u8>> = Vec::new();
     for entry in records(&staged) {
@@ -123,7 +112,6 @@ fn list_git(dir: &Path, prefix: &str, out: &mut GitFiles) -> Result<(), String> 
             None => out.files.push(candidate(dir, prefix, path, false)),
         }
     }
-    out.ignored += records(&ignored).count() as u64;
     for sub in nested {
         let sub_dir = dir.join(os_path(&sub));
         // A submodule that is not checked out is an empty folder: nothing to read.
@@ -133,6 +121,25 @@ fn list_git(dir: &Path, prefix: &str, out: &mut GitFiles) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// Untracked files git ignores in `repos` (an ignored nested repository counts once).
+///
+/// Only a count for the stats, but git must walk every ignored folder (`target/`,
+/// `node_modules/`) to give it: the scan runs this beside its own work.
+pub(crate) fn count_ignored(repos: &[PathBuf]) -> Option<u64> {
+    let args = [
+        "ls-files",
+        "-z",
+        "--others",
+        "--ignored",
+        "--exclude-standard",
+    ];
+    let mut n = 0;
+    for dir in repos {
+        n += records(&git_bytes(dir, &args).ok()?).count() as u64;
+    }
+    Some(n)
 }
 
 /// NUL-terminated records of `git … -z`.

@@ -197,9 +197,10 @@ fn scan(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    // Files ignore rules hid from a `respect_ignore` walk (the unfiltered walk's count
-    // minus what the filtered walk visited), counted beside the scan.
-    let mut hidden_by_ignore: Option<u64> = None;
+    // Files ignore rules kept out (in git: untracked ignored files; with `respect_ignore`:
+    // the unfiltered walk's count minus what the filtered walk visited), counted beside
+    // the scan.
+    let mut skipped_ignored: Option<u64> = None;
     let work = || match (&changes, &source) {
         (Some(ch), _) => {
             let list: Vec<(&String, bool)> =
@@ -208,18 +209,20 @@ fn scan(
                 scanner.file(rel, &root.join(rel), tracked, Some(ch), false)
             });
         }
-        (None, Some(Source::Git(g))) => {
+        (None, Some(Source::Git(g))) => std::thread::scope(|s| {
+            let ignored = s.spawn(|| files::count_ignored(&g.repos));
             par_each(&g.files, threads, |c| {
                 scanner.file(&c.rel, &c.path, c.tracked, None, false)
             });
-        }
+            skipped_ignored = ignored.join().ok().flatten();
+        }),
         (None, Some(Source::Tree { respect_ignore, .. })) => {
             if *respect_ignore {
                 std::thread::scope(|s| {
                     let all = s.spawn(|| files::count_tree(root, false, || false));
                     scanner.walk(root, true);
                     let visited = scanner.counters.visited.load(Ordering::Relaxed);
-                    hidden_by_ignore = all.join().ok().flatten().map(|n| n.saturating_sub(visited));
+                    skipped_ignored = all.join().ok().flatten().map(|n| n.saturating_sub(visited));
                 });
             } else {
                 scanner.walk(root, false);
@@ -284,14 +287,10 @@ fn scan(
     }
     match &source {
         Some(Source::Git(g)) => {
-            result.stats.insert("skipped_ignored".into(), g.ignored);
             let symlinks = result.stats.entry("skipped_symlink".into()).or_insert(0);
             *symlinks += g.symlinks;
         }
         Some(Source::Tree { git_failed, .. }) => {
-            if let Some(n) = hidden_by_ignore {
-                result.stats.insert("skipped_ignored".into(), n);
-            }
             if let Some(e) = git_failed {
                 result.detail = Some(format!(
                     "git could not list the repository's files ({e}); every file was scanned"
@@ -299,6 +298,9 @@ fn scan(
             }
         }
         None => {}
+    }
+    if let Some(n) = skipped_ignored {
+        result.stats.insert("skipped_ignored".into(), n);
     }
     if let Some(n) = workflows_checked {
         result.stats.insert("workflows_checked".into(), n);
