@@ -290,14 +290,15 @@ fn scan(
             let symlinks = result.stats.entry("skipped_symlink".into()).or_insert(0);
             *symlinks += g.symlinks;
         }
-        Some(Source::Tree { git_failed, .. }) => {
-            if let Some(e) = git_failed {
-                result.detail = Some(format!(
-                    "git could not list the repository's files ({e}); every file was scanned"
-                ));
-            }
+        Some(Source::Tree {
+            git_failed: Some(e),
+            ..
+        }) => {
+            result.detail = Some(format!(
+                "git could not list the repository's files ({e}); every file was scanned"
+            ));
         }
-        None => {}
+        _ => {}
     }
     if let Some(n) = skipped_ignored {
         result.stats.insert("skipped_ignored".into(), n);
