@@ -363,3 +363,21 @@ fn progress_total_in_git_repo_is_the_scanned_list() {
     assert_eq!(last.files, 3);
     assert_eq!(r.stats["skipped_ignored"], 1);
 }
+
+/// When git cannot list the files of what looks like a repository, every file is scanned
+/// (more is read, nothing is hidden) and the check says why.
+#[test]
+fn a_repository_git_cannot_read_falls_back_to_scanning_every_file() {
+    if !have_git() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, ".git", "gitdir: /nonexistent/worktree\n");
+    write(d, ".gitignore", "local.env\n");
+    write(d, "local.env", format!("T={}\n", token(11)));
+    let r = scan(d);
+    assert!(has_secret_in(&r, "local.env"), "{:?}", found(&r));
+    let detail = r.detail.clone().unwrap_or_default();
+    assert!(detail.contains("git could not list"), "{detail}");
+}

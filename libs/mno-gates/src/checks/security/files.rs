@@ -179,7 +179,8 @@ pub(crate) fn tree_walker(root: &Path, respect_ignore: bool) -> WalkBuilder {
     b
 }
 
-/// Files (and symlinks, which are counted as skipped) a tree walk visits.
+/// Entries other than folders (files; symlinks and special files, counted as skipped) a
+/// tree walk visits.
 pub(crate) fn count_tree(
     root: &Path,
     respect_ignore: bool,
@@ -190,10 +191,7 @@ pub(crate) fn count_tree(
         if stop() {
             return None;
         }
-        if entry
-            .file_type()
-            .is_some_and(|t| t.is_file() || t.is_symlink())
-        {
+        if entry.file_type().is_some_and(|t| !t.is_dir()) {
             n += 1;
         }
     }

@@ -368,6 +368,10 @@ impl Scanner<'_> {
                 } else if t.is_file() {
                     let rel = relative(root, entry.path());
                     self.file(&rel, entry.path(), false, None, true);
+                } else if !t.is_dir() {
+                    // A FIFO would block the read forever; sockets and devices are no text.
+                    bump(&c.visited);
+                    bump(&c.special);
                 }
                 WalkState::Continue
             })
