@@ -381,3 +381,29 @@ fn a_repository_git_cannot_read_falls_back_to_scanning_every_file() {
     let detail = r.detail.clone().unwrap_or_default();
     assert!(detail.contains("git could not list"), "{detail}");
 }
+
+/// Regression (found by the benchmark): a folder its repository ignores (a tree unpacked
+/// under `target/`) had every file skipped as ignored; it is scanned whole.
+#[test]
+fn a_folder_git_ignores_is_scanned_whole() {
+    if !have_git() {
+        return;
+    }
+    let dir = repo_with_ignored_tracked_secret();
+    let d = dir.path();
+    write(d, ".gitignore", "secrets.env\ntarget/\n");
+    write(d, "target/unpacked/.gitignore", "app.env\n");
+    write(d, "target/unpacked/app.env", format!("T={}\n", token(12)));
+    let r = scan(&d.join("target/unpacked"));
+    assert!(
+        has_secret_in(&r, "app.env"),
+        "{:?} {:?}",
+        found(&r),
+        r.stats
+    );
+    assert!(
+        r.detail
+            .unwrap_or_default()
+            .contains("ignored by its git repository")
+    );
+}

@@ -47,24 +47,33 @@ pub(crate) enum Source {
         /// Whether ignore files are honoured (the opt-in old behaviour).
         respect_ignore: bool,
         /// Why git was not used although the root lies in a repository.
-        git_failed: Option<String>,
+        why_not_git: Option<String>,
     },
 }
 
 /// Decide how to list the files under `root`.
 pub(crate) fn source(root: &Path, respect_ignore: bool) -> Source {
-    let tree = |git_failed| Source::Tree {
+    let tree = |why_not_git| Source::Tree {
         respect_ignore,
-        git_failed,
+        why_not_git,
     };
     if respect_ignore || !in_git_repository(root) {
         return tree(None);
+    }
+    // A folder its repository ignores (an unpacked archive under `target/`) is no part of
+    // that repository: its files are not the repository's to leave out.
+    if git_bytes(root, &["check-ignore", "-q", "."]).is_ok() {
+        return tree(Some(
+            "the folder is ignored by its git repository; every file in it was scanned".into(),
+        ));
     }
     let mut files = GitFiles::default();
     match list_git(root, "", &mut files) {
         Ok(()) => Source::Git(files),
         // Scanning every file is the safe way to fail: more is read, nothing is hidden.
-        Err(e) => tree(Some(e)),
+        Err(e) => tree(Some(format!(
+            "git could not list the repository's files ({e}); every file was scanned"
+        ))),
     }
 }
 

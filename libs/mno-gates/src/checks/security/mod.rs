@@ -291,13 +291,9 @@ fn scan(
             *symlinks += g.symlinks;
         }
         Some(Source::Tree {
-            git_failed: Some(e),
+            why_not_git: Some(why),
             ..
-        }) => {
-            result.detail = Some(format!(
-                "git could not list the repository's files ({e}); every file was scanned"
-            ));
-        }
+        }) => result.detail = Some(why.clone()),
         _ => {}
     }
     if let Some(n) = skipped_ignored {
