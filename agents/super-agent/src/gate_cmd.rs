@@ -40,7 +40,8 @@ pub enum GateCommand {
         /// old walk; also `security_scan.respect_ignore: true`). By default a git repository's
         /// tracked files are all scanned whatever its ignore files say, plus untracked files
         /// that are not ignored; outside git, every file (hidden ones too, `.git` aside).
-        /// Files not scanned (binary, over max_file_size, unreadable) are reported as notes.
+        /// Files not scanned (binary, over max_file_size, unreadable) are reported as notes
+        /// (a warning for a tracked file over max_file_size); UTF-16 text is decoded.
         #[arg(long)]
         respect_ignore: bool,
         /// Evidence log and Auto-Monitor section.
