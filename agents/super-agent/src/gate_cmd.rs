@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use mno_gates::{Baseline, GateReport, ReportFormat, Status};
+use mno_gates::{GateReport, ReportFormat, Status};
 
 use clap::{Subcommand, ValueEnum};
 
@@ -36,6 +36,14 @@ pub enum GateCommand {
         /// (working tree vs REV, untracked files included).
         #[arg(long, value_name = "REV")]
         since: Option<String>,
+        /// Let .gitignore, .ignore and global excludes hide files from the secret scan (the
+        /// old walk; also `security_scan.respect_ignore: true`). By default a git repository's
+        /// tracked files are all scanned whatever its ignore files say, plus untracked files
+        /// that are not ignored; outside git, every file (hidden ones too, `.git` aside).
+        /// Files not scanned (binary, over max_file_size, unreadable) are reported as notes
+        /// (a warning for a tracked file over max_file_size); UTF-16 text is decoded.
+        #[arg(long)]
+        respect_ignore: bool,
         /// Evidence log and Auto-Monitor section.
         #[command(flatten)]
         evidence: crate::evidence_cmd::GateEvidenceArgs,
@@ -140,14 +148,31 @@ pub fn run(
             evidence,
             since,
             sandbox,
+            respect_ignore,
         } => {
             let sb = sandbox.to_sandbox(&evidence);
             gate_run(
-                &path, &out, &checks, &format, link_base, &evidence, since, sb,
+                &path,
+                &out,
+                &checks,
+                &format,
+                link_base,
+                &evidence,
+                GateRunScan {
+                    since,
+                    respect_ignore,
+                },
+                sb,
             )
         }
         GateCommand::Baseline { path } => baseline(&path),
     }
+}
+
+/// How `gate run` asks the secret scan to choose its files.
+struct GateRunScan {
+    since: Option<String>,
+    respect_ignore: bool,
 }
 
 #[allow(clippy::too_many_arguments)] // one per `gate run` option group
@@ -158,14 +183,16 @@ fn gate_run(
     format: &[ReportFormatArg],
     link_base: Option<String>,
     evidence: &crate::evidence_cmd::GateEvidenceArgs,
-    since: Option<String>,
+    scan: GateRunScan,
     build_sandbox: mno_gates::BuildSandbox,
 ) -> ExitCode {
     let opts = mno_gates::parse_checks(checks).map(|checks| mno_gates::GateOptions {
         checks,
-        since,
+        since: scan.since,
         progress: Some(progress::stderr_hook()),
         build_sandbox,
+        respect_ignore: scan.respect_ignore,
+        own_output: own_output(root, out).into_iter().collect(),
     });
     let mut report = match opts.and_then(|o| mno_gates::run_gate_with(root, &o)) {
         Ok(r) => r,
@@ -211,11 +238,25 @@ fn gate_run(
     }
 }
 
+/// The report folder relative to `root` when it lies inside it: the secret scan leaves its
+/// untracked files alone (outside git no ignore file would keep the next run from scanning
+/// this run's reports).
+fn own_output(root: &Path, out: &Path) -> Option<String> {
+    let abs = |p: &Path| std::path::absolute(p).ok();
+    let (root, out) = (abs(root)?, abs(out)?);
+    let rel = out.strip_prefix(&root).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
 /// Create the report folder; a new one gets a `.gitignore` of `*`.
 ///
 /// The default `--out gate-report` lies inside the repository being checked: without
-/// this, the next run would scan its own reports and `--since` would count them as
-/// untracked changes. The gate's walks and git both honor the file. An existing
+/// this, git would see the reports as untracked files (`--since` would count them as
+/// changes); the secret scan also skips the folder's untracked files explicitly. An existing
 /// folder is left as it is (it may be one the user keeps under version control).
 fn create_out_dir(out: &Path) -> std::io::Result<()> {
     if out.exists() {
@@ -243,7 +284,16 @@ fn print_summary(report: &GateReport) {
             r.duration_ms
         );
     }
+    // Notes (files the secret scan could not read, …) can number in the hundreds: the
+    // first few are shown, all are in the reports.
+    let mut notes = 0usize;
     for f in report.findings() {
+        if f.severity == mno_gates::Severity::Note {
+            notes += 1;
+            if notes > MAX_NOTES_SHOWN {
+                continue;
+            }
+        }
         println!(
             "  {}:{}:{}: {}[{}/{}]: {}",
             f.file,
@@ -255,8 +305,17 @@ fn print_summary(report: &GateReport) {
             f.message
         );
     }
+    if notes > MAX_NOTES_SHOWN {
+        println!(
+            "  … and {} more notes in the reports",
+            notes - MAX_NOTES_SHOWN
+        );
+    }
     println!("gate {}", report.overall_status.as_str());
 }
+
+/// Notes printed to the terminal before the rest are only counted.
+const MAX_NOTES_SHOWN: usize = 20;
 
 /// `https://github.com/OWNER/REPO/blob/SHA` when running in GitHub Actions.
 fn github_link_base() -> Option<String> {
@@ -273,16 +332,10 @@ fn github_link_base() -> Option<String> {
 fn baseline(root: &Path) -> ExitCode {
     let run = || -> Result<(PathBuf, usize), String> {
         let cfg = mno_gates::load_config(root).map_err(|e| e.to_string())?;
-        let mut sec = cfg.config.security_scan.clone();
-        // Scan without the old baseline (so still-present accepted secrets stay accepted) but
-        // never scan the baseline file itself.
-        sec.allow_paths.push(sec.baseline.clone());
-        sec.baseline = String::new();
-        let result = mno_gates::checks::security::run(root, &sec);
-        if result.status == Status::Error {
-            return Err(result.detail.unwrap_or_default());
-        }
-        let b = Baseline::from_findings(&result.findings);
+        // Scans without the old baseline's entries (so still-present accepted secrets stay
+        // accepted) but with its salt, and never reads the baseline file itself.
+        let b = mno_gates::checks::security::build_baseline(root, &cfg.config.security_scan)
+            .map_err(|e| e.to_string())?;
         let path = root.join(&cfg.config.security_scan.baseline);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -107,6 +107,10 @@ fn baseline_accepts_current_secrets() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let written = std::fs::read_to_string(dir.path().join(".mno/secrets-baseline.json")).unwrap();
     assert!(!written.contains("Hq3Vz8Kd2Lm7Np4Rx9Tw"), "{written}");
+    // Format 2: HMAC fingerprints keyed with the salt written beside them.
+    let json: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(json["version"], 2, "{written}");
+    assert_eq!(json["salt"].as_str().map(str::len), Some(64), "{written}");
     let out = gate(dir.path(), &["run", "--out", "r"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     // Rebuilding keeps what is still there and never reads the baseline file as a source.

@@ -36,7 +36,7 @@ pub struct SecurityConfig {
     pub enabled: bool,
     /// Files larger than this many bytes are skipped and counted.
     pub max_file_size: u64,
-    /// Glob patterns (relative to the root) of files never scanned, on top of .gitignore.
+    /// Glob patterns (relative to the root) of files never scanned (silently; counted).
     pub allow_paths: Vec<String>,
     /// Regular expressions: a matched secret that matches any of these is not reported.
     pub allow_regexes: Vec<String>,
@@ -49,6 +49,11 @@ pub struct SecurityConfig {
     /// Also check `.github/workflows/*.yml` for risky patterns (unpinned actions,
     /// `pull_request_target` checking out the PR, secrets printed, `write-all`).
     pub workflows: bool,
+    /// Honour .gitignore, .ignore and global excludes when choosing files (the old
+    /// behaviour). By default a git repository's tracked files are all scanned, whatever
+    /// its ignore files say, plus untracked files that are not ignored; outside git,
+    /// every file.
+    pub respect_ignore: bool,
 }
 
 impl Default for SecurityConfig {
@@ -62,6 +67,7 @@ impl Default for SecurityConfig {
             entropy_threshold: 3.5,
             threads: 0,
             workflows: true,
+            respect_ignore: false,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use mno_gates::{Baseline, KNOWN_CHECKS, Status, run_gate};
+use mno_gates::{KNOWN_CHECKS, Status, run_gate};
 
 fn located(report: &mno_gates::GateReport) -> Vec<(String, String, String, usize)> {
     report
@@ -59,9 +59,11 @@ fn a_baselined_secret_stays_accepted_when_its_line_moves() {
     common::write_repo(dir.path(), false);
     // Only the token matters here: workflow findings are not baselined.
     std::fs::remove_dir_all(dir.path().join(".github")).unwrap();
-    let first = run_gate(dir.path(), &["security_scan"]).unwrap();
-    let baseline = Baseline::from_findings(first.findings());
+    std::fs::remove_dir_all(dir.path().join("ignored")).unwrap();
+    let cfg = mno_gates::GatesConfig::default().security_scan;
+    let baseline = mno_gates::checks::security::build_baseline(dir.path(), &cfg).unwrap();
     assert_eq!(baseline.entries.len(), 1);
+    assert_eq!(baseline.version, 2);
     std::fs::create_dir_all(dir.path().join(".mno")).unwrap();
     std::fs::write(
         dir.path().join(".mno/secrets-baseline.json"),
@@ -95,7 +97,7 @@ fn allowlisted_paths_and_huge_files_are_skipped_and_counted() {
     common::write_repo(dir.path(), false);
     std::fs::write(
         dir.path().join("root.gates.yaml"),
-        "security_scan:\n  max_file_size: 64\n  allow_paths: ['deploy/*.env', 'deploy/*.bin']\n  \
+        "security_scan:\n  max_file_size: 64\n  allow_paths: ['deploy/*.env', 'deploy/*.bin', 'ignored/**']\n  \
          workflows: false\n",
     )
     .unwrap();
@@ -152,5 +154,44 @@ fn a_corrupt_baseline_makes_the_check_error_naming_the_file() {
             .contains("secrets-baseline.json"),
         "{:?}",
         r.detail
+    );
+}
+
+/// A version 1 baseline (unsalted sha256 fingerprints) still accepts its secrets after an
+/// upgrade, with a warning asking to rewrite it; report fingerprints are never the old hash.
+#[test]
+fn a_version_1_baseline_is_honoured_with_a_warning_to_rewrite_it() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    common::write_repo(dir.path(), false);
+    std::fs::remove_dir_all(dir.path().join(".github")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("ignored")).unwrap();
+    let old = hex::encode(sha2::Sha256::digest(format!(
+        "github-token:{}",
+        common::fake_github_token()
+    )));
+    std::fs::create_dir_all(dir.path().join(".mno")).unwrap();
+    std::fs::write(
+        dir.path().join(".mno/secrets-baseline.json"),
+        format!(r#"{{"version": 1, "entries": [{{"rule_id": "github-token", "fingerprint": "{old}"}}]}}"#),
+    )
+    .unwrap();
+    let report = run_gate(dir.path(), &["security_scan"]).unwrap();
+    let r = &report.validation_results["security_scan"];
+    assert_eq!(r.status, Status::Passed, "{:#?}", r.findings);
+    assert_eq!(r.stats["baselined"], 1);
+    let warning = r
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "scan.baseline-v1")
+        .expect("a warning about the v1 baseline");
+    assert_eq!(warning.file, ".mno/secrets-baseline.json");
+    assert_eq!(warning.severity, mno_gates::Severity::Warning);
+    assert!(
+        warning
+            .suggested_fix
+            .as_deref()
+            .unwrap()
+            .contains("gate baseline")
     );
 }

@@ -182,9 +182,10 @@ fn markdown_has_a_summary_table_and_linked_locations() {
     fixture_reports(out.path());
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(md.starts_with("## ❌ Gate FAILED"), "{md}");
-    // The token and three workflow rules are errors; the unpinned action is a warning.
+    // The token (twice: the .gitignore'd copy is scanned too) and three workflow rules are
+    // errors; the unpinned action is a warning; the skipped binary a note.
     assert!(
-        md.contains("| `security_scan` | ❌ FAILED | 4 | 1 |"),
+        md.contains("| `security_scan` | ❌ FAILED | 5 | 1 | 1 |"),
         "{md}"
     );
     assert!(md.contains("| `api` | ❌ FAILED | 3 |"), "{md}");

@@ -63,6 +63,12 @@ pub struct GateOptions {
     /// What `build_verification` commands may see: protected paths, passed-through
     /// environment variables, whether Landlock is required.
     pub build_sandbox: build::BuildSandbox,
+    /// `security_scan` honours .gitignore/.ignore and global excludes (the old walk), on
+    /// top of `security_scan.respect_ignore`; by default git's index decides what is read.
+    pub respect_ignore: bool,
+    /// Root-relative folders holding the gate's own reports: `security_scan` does not read
+    /// their untracked files (a second run would otherwise scan the first one's reports).
+    pub own_output: Vec<String>,
 }
 
 /// Run `checks` over `root` with its root.gates.yaml (or the defaults).

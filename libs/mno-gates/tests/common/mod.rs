@@ -124,16 +124,21 @@ pub fn write_repo(root: &Path, fixed: bool) {
          - run: echo \"${{ secrets.NPM_TOKEN }}\"\n"
     };
     w(".github/workflows/ci.yml", workflow);
-    // Ignored by .gitignore: a secret here must not be reported.
+    // Listed in .gitignore, outside git: scanned all the same (an ignore file is the
+    // change author's to write, so it must not hide a secret).
     w(".gitignore", "ignored/\n");
-    w(
-        "ignored/local.env",
-        &format!("TOKEN={}\n", fake_github_token()),
-    );
-    // A binary file holding a token is skipped (and counted), not scanned.
-    let mut bin = vec![0u8, 1, 2, 3];
-    bin.extend_from_slice(fake_github_token().as_bytes());
-    std::fs::write(root.join("deploy/blob.bin"), bin).unwrap();
+    if !fixed {
+        w(
+            "ignored/local.env",
+            &format!("TOKEN={}\n", fake_github_token()),
+        );
+    }
+    // A binary file holding a token is skipped (a note finding, counted), not scanned.
+    if !fixed {
+        let mut bin = vec![0u8, 1, 2, 3];
+        bin.extend_from_slice(fake_github_token().as_bytes());
+        std::fs::write(root.join("deploy/blob.bin"), bin).unwrap();
+    }
     w(
         "root.gates.yaml",
         "naming_conventions:\n  rules:\n    - glob: 'src/**/*.rs'\n      style: snake_case\n    \
@@ -186,6 +191,18 @@ pub fn expected_findings() -> Vec<(&'static str, &'static str, String, usize)> {
             10,
         ),
         ("security_scan", "github-token", ENV_FILE.into(), 3),
+        (
+            "security_scan",
+            "github-token",
+            "ignored/local.env".into(),
+            1,
+        ),
+        (
+            "security_scan",
+            "scan.skipped-binary",
+            "deploy/blob.bin".into(),
+            1,
+        ),
         ("security_scan", "workflow.write-all", WORKFLOW.into(), 2),
         (
             "security_scan",
@@ -203,10 +220,11 @@ pub fn expected_findings() -> Vec<(&'static str, &'static str, String, usize)> {
     ]
 }
 
-/// Whether an expected finding's rule reports a warning rather than an error (every other
-/// expected finding is an error).
+/// Whether an expected finding's rule reports a warning or a note rather than an error
+/// (every other expected finding is an error).
 pub fn is_warning(rule_id: &str) -> bool {
-    rule_id == "workflow.unpinned-action"
+    // The skipped binary is a note: not an error either.
+    rule_id == "workflow.unpinned-action" || rule_id == "scan.skipped-binary"
 }
 
 /// The Python virtual environment of the test tools (`target/py-venv`), or `None` with a note.

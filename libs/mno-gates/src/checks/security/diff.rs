@@ -100,6 +100,13 @@ pub fn changes_since(root: &Path, rev: &str) -> Result<Changes, DiffError> {
 
 /// Run git in `dir` with an argument list; its stdout, or its stderr's last line as the error.
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = git_bytes(dir, args)?;
+    String::from_utf8(out).map_err(|_| "git printed a path that is not UTF-8".to_string())
+}
+
+/// Run git in `dir` with an argument list and no helper programs from the repository's
+/// config; its raw stdout, or its stderr's last line as the error.
+pub(crate) fn git_bytes(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -121,7 +128,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
             line.to_string()
         });
     }
-    String::from_utf8(out.stdout).map_err(|_| "git printed a path that is not UTF-8".to_string())
+    Ok(out.stdout)
 }
 
 /// Added line ranges per file from a `--unified=0` patch with `a/`/`b/` prefixes.
@@ -149,6 +156,16 @@ pub fn parse_diff(patch: &str) -> Changes {
         } else if let Some(p) = line.strip_prefix("+++ ") {
             let p = unquote(p.trim_end_matches('\t'));
             file = p.strip_prefix("b/").map(str::to_string);
+        } else if let Some(rest) = line
+            .strip_prefix("Binary files ")
+            .and_then(|r| r.strip_suffix(" differ"))
+        {
+            // git shows no hunks for a file it takes for binary (UTF-16 text among them):
+            // the whole new file counts as changed, so it is read and decoded or reported
+            // as skipped rather than passing unseen.
+            if let Some(p) = binary_new_path(rest) {
+                changes.files.insert(p, Some(vec![(1, usize::MAX)]));
+            }
         } else if let Some(h) = line.strip_prefix("@@ ") {
             let Some((old, new)) = hunk_ranges(h) else {
                 continue;
@@ -169,6 +186,23 @@ pub fn parse_diff(patch: &str) -> Changes {
         }
     }
     changes
+}
+
+/// The new path in `a/x and b/y` (from `Binary files … differ`); `None` for a deletion.
+///
+/// A path may itself hold ` and b/`: the split chosen is the one whose sides agree (same
+/// path, or a new file from `/dev/null`), else the last one (a rename).
+fn binary_new_path(rest: &str) -> Option<String> {
+    let splits: Vec<(String, String)> = rest
+        .match_indices(" and ")
+        .map(|(i, _)| (unquote(&rest[..i]), unquote(&rest[i + 5..])))
+        .filter(|(_, new)| new.starts_with("b/"))
+        .collect();
+    let agree = |(old, new): &&(String, String)| {
+        old == "/dev/null" || old.strip_prefix("a/") == new.strip_prefix("b/")
+    };
+    let (_, new) = splits.iter().find(agree).or(splits.last())?;
+    new.strip_prefix("b/").map(str::to_string)
 }
 
 /// `-a,b +c,d @@ …` → ((a, b), (c, d)); a missing count is 1.
@@ -258,6 +292,15 @@ new file mode 100644
 +++ \"b/caf\\303\\251.env\"
 @@ -0,0 +1 @@
 +TOKEN=1
+diff --git a/w.ps1 b/w.ps1
+index 3333333..4444444 100644
+Binary files a/w.ps1 and b/w.ps1 differ
+diff --git a/new and b/x.bin b/new and b/x.bin
+new file mode 100644
+Binary files /dev/null and b/new and b/x.bin differ
+diff --git a/old.bin b/old.bin
+deleted file mode 100644
+Binary files a/old.bin and /dev/null differ
 ";
 
     #[test]
@@ -270,6 +313,19 @@ new file mode 100644
         assert!(!c.files.contains_key("this added line looks like a header"));
         assert_eq!(c.added_lines, 4);
         assert!(c.contains("src/a.rs", 12) && !c.contains("src/a.rs", 4));
+    }
+
+    /// Regression: a changed file git calls binary (UTF-16 text too) had no hunks and was
+    /// never read in diff mode.
+    #[test]
+    fn binary_changed_file_counts_as_wholly_changed_in_diff_mode() {
+        let c = parse_diff(PATCH);
+        assert!(
+            c.contains("w.ps1", 1) && c.contains("w.ps1", 10_000),
+            "{c:?}"
+        );
+        assert!(c.contains("new and b/x.bin", 3), "{c:?}");
+        assert!(!c.touches("old.bin"));
     }
 
     #[test]
