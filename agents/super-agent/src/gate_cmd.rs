@@ -180,6 +180,7 @@ fn gate_run(
         format.iter().map(|f| f.to_format()).collect()
     };
     crate::evidence_cmd::attach_monitor(&mut report, evidence);
+    let binding = crate::evidence_cmd::prepare(root, &mut report, evidence);
     if let Err(e) = create_out_dir(out) {
         eprintln!("error: {}: {e}", out.display());
         return ExitCode::from(EXIT_ERROR);
@@ -188,10 +189,14 @@ fn gate_run(
     match mno_gates::write_reports(&report, out, &formats, link_base.as_deref()) {
         Ok(files) => {
             print_summary(&report);
-            for f in files {
+            for f in &files {
                 println!("wrote {}", f.display());
             }
-            match crate::evidence_cmd::record(root, out, &report, evidence) {
+            let names: Vec<String> = files
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            match crate::evidence_cmd::record(root, out, &report, evidence, &binding, &names) {
                 Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -148,6 +148,17 @@ pub fn commit_finding(b: &CommitBinding) -> Option<CheckResult> {
     Some(r)
 }
 
+/// Add the failing `commit_binding` result to `report` when HEAD is not the requested
+/// commit, and fail the report's overall status (an ERROR stays ERROR).
+pub fn apply_commit_binding(report: &mut GateReport, binding: &CommitBinding) {
+    if let Some(r) = commit_finding(binding) {
+        report.validation_results.insert(r.check.clone(), r);
+        if matches!(report.overall_status, Status::Passed | Status::Skipped) {
+            report.overall_status = Status::Failed;
+        }
+    }
+}
+
 /// The policy a run followed: `root.gates.yaml` and its SHA-256 (of no bytes when the file
 /// is absent and the defaults applied).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
