@@ -13,6 +13,8 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
 /// `super-agent gate …` subcommands.
+// Parsed once per process: the size of the `run` variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum GateCommand {
     /// Run the gate over a tree and write reports: exit 0 passed, 1 failed, 2 error.
