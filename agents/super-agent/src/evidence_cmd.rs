@@ -69,10 +69,11 @@ pub enum EvidenceCommand {
         /// (the repository's policy, e.g. from a checkout you trust).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
-        /// The head published elsewhere (a report's evidence_chain, the server's
-        /// /metrics, the state store): HASH or HASH:COUNT. Records removed from the end
+        /// The head published elsewhere: HASH:COUNT (a report's evidence_chain, `gate run`
+        /// or `evidence head` output, the state store), HASH, or :COUNT (the count alone,
+        /// as /metrics' mno_agent_evidence_records has it). Records removed from the end
         /// are then detected and named.
-        #[arg(long, value_name = "HASH[:COUNT]")]
+        #[arg(long, value_name = "[HASH][:COUNT]")]
         expect_head: Option<ExpectedHead>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
@@ -232,7 +233,7 @@ pub fn run(cmd: EvidenceCommand) -> ExitCode {
             }
         },
         EvidenceCommand::Rotate { dir } => rotate(&dir),
-        EvidenceCommand::Head { dir } => match EvidenceChain::open(&dir).and_then(|c| c.head()) {
+        EvidenceCommand::Head { dir } => match evidence::read_head(&dir.join(evidence::LOG_FILE)) {
             Ok(h) => {
                 println!("{h}");
                 ExitCode::SUCCESS

@@ -320,19 +320,7 @@ impl EvidenceChain {
     /// The current head, read from the end of the log (`records` 0 and [`GENESIS_HASH`]
     /// when there is no log yet).
     pub fn head(&self) -> Result<ChainHead, ChainError> {
-        let path = self.log_path();
-        let mut f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(ChainHead {
-                    records: 0,
-                    hash: GENESIS_HASH.into(),
-                });
-            }
-            Err(e) => return Err(io_err(&path)(e)),
-        };
-        let (records, hash) = tail_position(&mut f, &path)?;
-        Ok(ChainHead { records, hash })
+        read_head(&self.log_path())
     }
 
     /// Append a minimal record of one validation (no repository, commit or report files).
@@ -429,6 +417,23 @@ impl EvidenceChain {
         };
         Ok((rec, f))
     }
+}
+
+/// The head of the log at `path`, read from its end without verifying anything
+/// (`records` 0 and [`GENESIS_HASH`] when there is no log).
+pub fn read_head(path: &Path) -> Result<ChainHead, ChainError> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(ChainHead {
+                records: 0,
+                hash: GENESIS_HASH.into(),
+            });
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let (records, hash) = tail_position(&mut f, path)?;
+    Ok(ChainHead { records, hash })
 }
 
 /// `seq` and hash of the log's last record (0 and [`GENESIS_HASH`] when empty).

@@ -243,6 +243,15 @@ fn truncated_tail_is_detected_given_the_expected_head() {
     let s = verify_with(&c.log_path(), &[c.verifying_key()], Some(&want)).unwrap();
     assert!(s.head_checked);
     assert!("zz".parse::<ExpectedHead>().is_err());
+    // The count alone (what /metrics exports) still detects the loss.
+    write_lines(&c, &l[..4]);
+    let e = verify_with(
+        &c.log_path(),
+        &[c.verifying_key()],
+        Some(&":5".parse().unwrap()),
+    )
+    .unwrap_err();
+    assert!(e.reason.contains("records seq 5..=5 are missing"), "{e}");
 }
 
 #[test]

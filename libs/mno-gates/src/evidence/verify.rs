@@ -73,24 +73,28 @@ pub struct VerifyError {
 /// and, optionally, the record count at that time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedHead {
-    /// The record hash (64 hex digits).
-    pub hash: String,
+    /// The record hash (64 hex digits); `None` when only the count is known (`/metrics`).
+    pub hash: Option<String>,
     /// The count (`seq` of that record).
     pub records: Option<u64>,
 }
 
 impl std::str::FromStr for ExpectedHead {
     type Err = String;
-    /// `HASH` or `HASH:COUNT`.
+    /// `HASH`, `HASH:COUNT` or `:COUNT`.
     fn from_str(s: &str) -> Result<Self, String> {
         let (h, c) = match s.split_once(':') {
             Some((h, c)) => (h, Some(c)),
             None => (s, None),
         };
         let hash = h.trim().to_ascii_lowercase();
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hash = if hash.is_empty() && c.is_some() {
+            None
+        } else if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Some(hash)
+        } else {
             return Err(format!("{h:?} is not a 64-hex-digit record hash"));
-        }
+        };
         let records = c
             .map(|c| {
                 c.trim()
@@ -341,10 +345,22 @@ fn check_head(
         kind: VerifyErrorKind::Truncated,
         reason,
     };
-    match (seen.get(&want.hash), want.records) {
+    let Some(hash) = &want.hash else {
+        return match want.records {
+            Some(n) if n > sum.records => Err(truncated(format!(
+                "records seq {}..={n} are missing: the chain ends at seq {} (hash {}) but {n} \
+                 records were expected; {} record(s) were removed from the end",
+                sum.records + 1,
+                sum.records,
+                sum.last_hash,
+                n - sum.records
+            ))),
+            _ => Ok(()),
+        };
+    };
+    match (seen.get(hash), want.records) {
         (Some(&seq), Some(n)) if seq != n => Err(truncated(format!(
-            "the expected head {} is record seq {seq} here, not {n}: the chain was rewritten",
-            want.hash
+            "the expected head {hash} is record seq {seq} here, not {n}: the chain was rewritten"
         ))),
         (Some(_), _) => Ok(()),
         (None, Some(n)) if n > sum.records => Err(truncated(format!(
@@ -353,13 +369,13 @@ fn check_head(
             sum.records + 1,
             sum.records,
             sum.last_hash,
-            want.hash,
+            hash,
             n - sum.records
         ))),
         (None, _) => Err(truncated(format!(
-            "the expected head {} is not in the chain ({} records, last hash {}): records \
+            "the expected head {hash} is not in the chain ({} records, last hash {}): records \
              were removed from the end or the chain was rewritten",
-            want.hash, sum.records, sum.last_hash
+            sum.records, sum.last_hash
         ))),
     }
 }
