@@ -72,15 +72,15 @@ pub struct EvidenceSection {
 /// Where a run's record sits in the evidence chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChainRef {
-    /// Position in the chain, from 1.
+    /// Position in the chain, from 1 (with `hash`, the chain head after this run).
     pub seq: u64,
-    /// The record's hash (SHA-256 of its canonical body).
+    /// The record's hash (SHA-256 of its payload, the in-toto Statement).
     pub hash: String,
     /// The previous record's hash.
     pub prev_hash: String,
     /// The signing key's id.
     pub key_id: String,
-    /// Ed25519 signature over the record (base64).
+    /// Ed25519 signature over DSSE's PAE of the Statement (base64).
     pub signature: String,
 }
 

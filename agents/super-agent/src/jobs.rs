@@ -85,7 +85,12 @@ impl Jobs {
         });
         if let Some(chain) = &jobs.ctx.chain {
             match chain.head() {
-                Ok(h) => jobs.note_evidence_head(h),
+                Ok(h) => {
+                    if let Some(problem) = jobs.head_against_store(&h) {
+                        tracing::error!("evidence chain: {problem}");
+                    }
+                    jobs.note_evidence_head(h)
+                }
                 Err(e) => tracing::error!("evidence chain head: {e}"),
             }
         }
@@ -238,6 +243,32 @@ impl Jobs {
         );
         self.save(&job);
         self.finish(&vid, &tx);
+    }
+
+    /// What is wrong with the chain's `head` given the one in the state store: shorter
+    /// (records removed from the end) or the same length with another hash (rewritten).
+    fn head_against_store(&self, head: &mno_gates::evidence::ChainHead) -> Option<String> {
+        let stored = match self.store.evidence_head() {
+            Ok(Some(s)) => s,
+            Ok(None) => return None,
+            Err(e) => return Some(format!("cannot read the head in the state store: {e}")),
+        };
+        if stored.records > head.records {
+            Some(format!(
+                "the log has {} records but the state store recorded {stored}: records seq {}..={} \
+                 were removed from the end (check with `super-agent evidence verify \
+                 --expect-head {stored}`)",
+                head.records,
+                head.records + 1,
+                stored.records
+            ))
+        } else if stored.records == head.records && stored.hash != head.hash {
+            Some(format!(
+                "the log's head is {head} but the state store recorded {stored}: the chain was rewritten"
+            ))
+        } else {
+            None
+        }
     }
 
     /// Keep `head` when it is longer than the one held, and record it in the store.

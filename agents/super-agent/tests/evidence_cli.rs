@@ -180,6 +180,47 @@ fn gate_run_writes_evidence_and_verify_reports_each_outcome() {
 }
 
 #[test]
+fn evidence_pub_beside_the_log_is_not_trusted_by_default() {
+    let d = tempfile::tempdir().unwrap();
+    repo(d.path());
+    assert_eq!(
+        gate(d.path(), &["--evidence-log", "ev"]).status.code(),
+        Some(0)
+    );
+    std::fs::copy(
+        d.path().join("ev/evidence.pub"),
+        d.path().join("trusted.pub"),
+    )
+    .unwrap();
+    // Whoever can write the evidence folder rewrites the log with their own key and puts
+    // the matching evidence.pub beside it.
+    assert_eq!(
+        gate(d.path(), &["--evidence-log", "forged"]).status.code(),
+        Some(0)
+    );
+    for f in ["evidence.jsonl", "evidence.pub"] {
+        std::fs::copy(d.path().join("forged").join(f), d.path().join("ev").join(f)).unwrap();
+    }
+    // The old default (evidence.pub beside the log) would have said valid; now no key
+    // means no verdict.
+    let o = verify(d.path(), &["ev"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!text(&o).contains("valid:"), "{}", text(&o));
+    // With the key kept elsewhere, the forged chain is refused, naming its key.
+    let forged = std::fs::read_to_string(d.path().join("forged/evidence.pub")).unwrap();
+    let forged_id = &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        hex::decode(forged.trim()).unwrap(),
+    ))[..16];
+    let o = verify(d.path(), &["ev", "--pubkey", "trusted.pub"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("UNTRUSTED") && text(&o).contains(forged_id),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn parallel_gate_runs_append_one_valid_chain() {
     let d = tempfile::tempdir().unwrap();
     repo(d.path());

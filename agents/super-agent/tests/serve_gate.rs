@@ -219,6 +219,31 @@ fn the_fixture_through_post_message_fails_with_every_finding_and_the_fixed_copy_
         "{}",
         server.stderr()
     );
+
+    // Records removed from the end while the server was down: the head kept in the state
+    // store names them at the next start, and /metrics shows the shorter count.
+    let log_path = server.data_dir.join("evidence/evidence.jsonl");
+    let first_line = log.lines().next().unwrap().to_string() + "\n";
+    std::fs::write(&log_path, first_line).unwrap();
+    let again = Server::start(
+        &server.dir,
+        Opts {
+            token: Some(TOKEN.into()),
+            config: Some("store: sqlite\n".into()),
+            data_dir: Some(server.data_dir.clone()),
+            ..Default::default()
+        },
+    );
+    let metrics = http.get(&again.url("/metrics")).text();
+    assert!(
+        metrics.contains("\nmno_agent_evidence_records 1\n"),
+        "{metrics}"
+    );
+    let err = again.stderr();
+    assert!(
+        err.contains("records seq 2..=3 were removed from the end"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -68,9 +68,17 @@ pub fn commit_binding(root: &Path, requested: Option<&str>) -> CommitBinding {
         .filter(|s| !s.is_empty());
     let (status, reason) = match (&requested, &head) {
         (None, _) => (CommitStatus::NotRequested, None),
-        (Some(r), Ok(h)) if h.starts_with(r.as_str()) && r.len() >= 7 => {
-            (CommitStatus::Verified, None)
+        (Some(r), _)
+            if r.len() < 7 || r.len() > 64 || !r.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            (
+                CommitStatus::Unverified,
+                Some(format!(
+                    "the requested commit {r:?} is not 7 to 64 hex digits"
+                )),
+            )
         }
+        (Some(r), Ok(h)) if h.starts_with(r.as_str()) => (CommitStatus::Verified, None),
         (Some(r), Ok(h)) => (
             CommitStatus::Unverified,
             Some(format!(
@@ -446,4 +454,90 @@ pub fn parse_statement(payload: &[u8]) -> Result<ParsedStatement, String> {
         validation_id: s(&mno["validation_id"]),
         announces_key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    #[test]
+    fn a_checked_out_head_other_than_the_requested_commit_is_unverified() {
+        let d = tempfile::tempdir().unwrap();
+        git(d.path(), &["init", "-q"]);
+        std::fs::write(d.path().join("a"), "1").unwrap();
+        git(d.path(), &["add", "a"]);
+        git(d.path(), &["commit", "-qm", "one"]);
+        let one = git(d.path(), &["rev-parse", "HEAD"]);
+        std::fs::write(d.path().join("a"), "2").unwrap();
+        git(d.path(), &["commit", "-qam", "two"]);
+        let two = git(d.path(), &["rev-parse", "HEAD"]);
+
+        let b = commit_binding(d.path(), Some(&two[..8].to_ascii_uppercase()));
+        assert_eq!(b.status, CommitStatus::Verified);
+        assert_eq!(b.head.as_deref(), Some(two.as_str()));
+        assert!(commit_finding(&b).is_none());
+
+        let b = commit_binding(d.path(), Some(&one));
+        assert_eq!(b.status, CommitStatus::Unverified);
+        assert!(b.reason.as_deref().unwrap().contains(&two), "{b:?}");
+        let r = commit_finding(&b).unwrap();
+        assert_eq!((r.check.as_str(), r.status), (COMMIT_CHECK, Status::Failed));
+        let mut report = GateReport::new("/r", Vec::new(), Vec::new());
+        apply_commit_binding(&mut report, &b);
+        assert_eq!(report.overall_status, Status::Failed);
+        let mut facts = RunFacts::minimal(
+            "v",
+            Status::Passed,
+            &crate::evidence::digest(d.path(), &report).unwrap(),
+        );
+        facts.commit = b;
+        assert_eq!(facts.verification_result(), "FAILED");
+
+        let b = commit_binding(d.path(), None);
+        assert_eq!(
+            (b.status, b.head.as_deref()),
+            (CommitStatus::NotRequested, Some(two.as_str()))
+        );
+        assert_eq!(
+            commit_binding(d.path(), Some("xyz")).status,
+            CommitStatus::Unverified
+        );
+    }
+
+    #[test]
+    fn a_requested_commit_outside_a_git_checkout_is_unverified_without_a_report_failure() {
+        let d = tempfile::tempdir().unwrap();
+        let b = commit_binding(d.path(), Some("0123456789abcdef"));
+        assert_eq!(
+            (b.status, b.head.as_deref()),
+            (CommitStatus::Unverified, None)
+        );
+        assert!(
+            b.reason.as_deref().unwrap().contains("cannot be confirmed"),
+            "{b:?}"
+        );
+        assert!(commit_finding(&b).is_none());
+    }
+
+    #[test]
+    fn the_policy_digest_is_that_of_root_gates_yaml() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(policy(d.path()).uri, "root.gates.yaml#defaults");
+        std::fs::write(d.path().join("root.gates.yaml"), "evidence: {}\n").unwrap();
+        let p = policy(d.path());
+        assert_eq!(p.uri, "root.gates.yaml");
+        assert_eq!(p.sha256, hex::encode(Sha256::digest(b"evidence: {}\n")));
+    }
 }
