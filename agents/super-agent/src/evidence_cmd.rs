@@ -1,5 +1,6 @@
 //! Evidence and the Auto-Monitor section for `super-agent gate run`, and
-//! `super-agent evidence verify`: check a signed, hash-chained evidence log.
+//! `super-agent evidence verify|rotate|head`: check a signed, hash-chained evidence log
+//! against keys the caller trusts, rotate its key, print its head.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,13 +8,14 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use mno_gates::GateReport;
-use mno_gates::evidence::{self, EvidenceChain, VerifyErrorKind};
+use mno_gates::evidence::{self, CommitBinding, EvidenceChain, ExpectedHead, VerifyErrorKind};
 
 use crate::Format;
 
-/// Exit status of `evidence verify`: a record was altered, removed, moved or cut short.
+/// Exit status of `evidence verify`: a record was altered, removed, moved or cut short,
+/// signed by an untrusted key, or the expected head is missing.
 const EXIT_TAMPERED: u8 = 1;
-/// Exit status of `evidence verify`: the log or the public key could not be read.
+/// Exit status of `evidence verify`: the log or the trusted keys could not be read.
 const EXIT_UNREADABLE: u8 = 2;
 
 /// `gate run` options for the monitor section and the evidence log.
@@ -37,24 +39,73 @@ pub struct GateEvidenceArgs {
     /// Seconds to wait for each request to the Auto-Monitor.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub monitor_timeout: u64,
+    /// The commit this run is meant to check (8 to 40 hex digits): when the checked-out
+    /// HEAD differs, the report gets a failing `commit_binding` entry and the evidence
+    /// record says UNVERIFIED (verificationResult FAILED).
+    #[arg(long, value_name = "SHA")]
+    pub commit_sha: Option<String>,
+    /// The repository (URL or owner/name) named in the evidence record's resourceUri.
+    #[arg(long, value_name = "REPO", env = "GITHUB_REPOSITORY")]
+    pub repository: Option<String>,
 }
 
 /// `super-agent evidence …` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum EvidenceCommand {
-    /// Check an evidence log: exit 0 valid, 1 tampered, 2 unreadable.
+    /// Check an evidence log against keys you trust: exit 0 valid, 1 tampered (or signed
+    /// by an untrusted key, or the expected head missing), 2 unreadable. There is no
+    /// default key: evidence.pub beside the log is never trusted, since whoever can
+    /// rewrite the log can rewrite it too.
+    #[command(group(clap::ArgGroup::new("keys").required(true).multiple(true).args(["pubkey", "policy"])))]
     Verify {
         /// The evidence directory (or its evidence.jsonl).
         #[arg(value_name = "DIR", env = "MNO_EVIDENCE_DIR")]
         dir: PathBuf,
-        /// The public key to check against (default: evidence.pub beside the log). Pass a
-        /// copy kept elsewhere: whoever can rewrite the log can rewrite evidence.pub too.
+        /// A trusted public key (64 hex digits or 32 raw bytes), kept apart from the log;
+        /// repeatable. A rotation record signed by a trusted key extends trust to its new key.
         #[arg(long, value_name = "FILE")]
-        pubkey: Option<PathBuf>,
+        pubkey: Vec<PathBuf>,
+        /// A root.gates.yaml whose `evidence.trusted_keys` lists the trusted public keys
+        /// (the repository's policy, e.g. from a checkout you trust).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// The head published elsewhere: HASH:COUNT (a report's evidence_chain, `gate run`
+        /// or `evidence head` output, the state store), HASH, or :COUNT (the count alone,
+        /// as /metrics' mno_agent_evidence_records has it). Records removed from the end
+        /// are then detected and named.
+        #[arg(long, value_name = "[HASH][:COUNT]")]
+        expect_head: Option<ExpectedHead>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Replace the signing key: append a record signed by the current key that announces
+    /// a fresh one, which signs from then on. Prints the new public key to publish.
+    Rotate {
+        /// The evidence directory.
+        #[arg(value_name = "DIR", env = "MNO_EVIDENCE_DIR")]
+        dir: PathBuf,
+    },
+    /// Print the chain head (HASH:COUNT) to anchor elsewhere. Not a verification.
+    Head {
+        /// The evidence directory.
+        #[arg(value_name = "DIR", env = "MNO_EVIDENCE_DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// Before the reports are written: compare the checked-out HEAD with `--commit-sha` (a
+/// mismatch adds a failing `commit_binding` result) and put the chain head in the report.
+pub fn prepare(root: &Path, report: &mut GateReport, args: &GateEvidenceArgs) -> CommitBinding {
+    let binding = evidence::statement::commit_binding(root, args.commit_sha.as_deref());
+    evidence::statement::apply_commit_binding(report, &binding);
+    if let Some(dir) = &args.evidence_log {
+        match EvidenceChain::open(dir).and_then(|c| c.head()) {
+            Ok(h) => report.evidence_chain = Some(h),
+            Err(e) => eprintln!("warning: evidence chain head: {e}"),
+        }
+    }
+    binding
 }
 
 /// Fill in the report's Auto-Monitor section when a URL is given (never fails the gate).
@@ -83,6 +134,8 @@ pub fn record(
     out: &Path,
     report: &GateReport,
     args: &GateEvidenceArgs,
+    binding: &CommitBinding,
+    report_files: &[String],
 ) -> Result<Vec<String>, String> {
     let mut lines = Vec::new();
     if let Some(m) = &report.monitor {
@@ -102,16 +155,29 @@ pub fn record(
     lines.push(format!("wrote {}", path.display()));
     if let Some(dir) = &args.evidence_log {
         let chain = EvidenceChain::open(dir).map_err(|e| e.to_string())?;
-        let rec = chain
-            .append(&validation_id(), report.overall_status, &ev)
-            .map_err(|e| e.to_string())?;
+        let facts = evidence::RunFacts::of_run(
+            &validation_id(),
+            report,
+            &ev,
+            root,
+            args.repository.as_deref(),
+            binding.clone(),
+            out,
+            report_files,
+        );
+        let rec = chain.attest(&facts).map_err(|e| e.to_string())?;
+        if let Some(reason) = &binding.reason {
+            lines.push(format!("evidence UNVERIFIED: {reason}"));
+        }
         lines.push(format!(
-            "evidence record {} appended to {} (hash {}, key {})",
+            "evidence record {} appended to {} (hash {}, key {}, verificationResult {})",
             rec.seq,
             chain.log_path().display(),
             rec.hash,
-            rec.key_id
+            rec.key_id,
+            facts.verification_result()
         ));
+        lines.push(format!("evidence chain head {}:{}", rec.hash, rec.seq));
     }
     Ok(lines)
 }
@@ -156,26 +222,108 @@ pub fn run(cmd: EvidenceCommand) -> ExitCode {
         EvidenceCommand::Verify {
             dir,
             pubkey,
+            policy,
+            expect_head,
             format,
-        } => verify(&dir, pubkey.as_deref(), format),
+        } => match trusted_keys(&pubkey, policy.as_deref()) {
+            Ok(keys) => verify(&dir, &keys, expect_head.as_ref(), format),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_UNREADABLE)
+            }
+        },
+        EvidenceCommand::Rotate { dir } => rotate(&dir),
+        EvidenceCommand::Head { dir } => match evidence::read_head(&dir.join(evidence::LOG_FILE)) {
+            Ok(h) => {
+                println!("{h}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_UNREADABLE)
+            }
+        },
     }
 }
 
-fn verify(dir: &Path, pubkey: Option<&Path>, format: Format) -> ExitCode {
-    let (log, default_pub) = if dir.is_file() {
-        let parent = dir.parent().unwrap_or(Path::new("."));
-        (dir.to_path_buf(), parent.join(evidence::PUB_FILE))
-    } else {
-        (dir.join(evidence::LOG_FILE), dir.join(evidence::PUB_FILE))
-    };
-    let key = match evidence::read_public_key(pubkey.unwrap_or(&default_pub)) {
-        Ok(k) => k,
+/// The keys from `--pubkey` files and `--policy`'s `evidence.trusted_keys`.
+fn trusted_keys(
+    files: &[PathBuf],
+    policy: Option<&Path>,
+) -> Result<Vec<evidence::VerifyingKey>, String> {
+    let mut keys = Vec::new();
+    for f in files {
+        keys.push(evidence::read_public_key(f).map_err(|e| format!("public key: {e}"))?);
+    }
+    if let Some(p) = policy {
+        let loaded = mno_common::load_file::<mno_gates::GatesConfig>(p)
+            .map_err(|e| format!("policy: {e}"))?;
+        let listed = &loaded.value.evidence.trusted_keys;
+        if listed.is_empty() {
+            return Err(format!(
+                "{}: evidence.trusted_keys is empty: no key to trust",
+                p.display()
+            ));
+        }
+        for (i, k) in listed.iter().enumerate() {
+            keys.push(
+                evidence::parse_public_key(k)
+                    .map_err(|e| format!("{}: evidence.trusted_keys[{i}]: {e}", p.display()))?,
+            );
+        }
+    }
+    Ok(keys)
+}
+
+fn rotate(dir: &Path) -> ExitCode {
+    if !dir.join(evidence::KEY_FILE).is_file() {
+        eprintln!(
+            "error: {}: no signing key to rotate from",
+            dir.join(evidence::KEY_FILE).display()
+        );
+        return ExitCode::from(EXIT_UNREADABLE);
+    }
+    let chain = match EvidenceChain::open(dir) {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("error: public key: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(EXIT_UNREADABLE);
         }
     };
-    let result = evidence::verify(&log, &key);
+    match chain.rotate() {
+        Ok((rec, new)) => {
+            println!(
+                "rotated: record {} signed by key {} announces key {}",
+                rec.seq,
+                rec.key_id,
+                evidence::key_id(&new)
+            );
+            println!(
+                "new public key (publish it): {}",
+                hex::encode(new.as_bytes())
+            );
+            println!("evidence chain head {}:{}", rec.hash, rec.seq);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_UNREADABLE)
+        }
+    }
+}
+
+fn verify(
+    dir: &Path,
+    keys: &[evidence::VerifyingKey],
+    expect: Option<&ExpectedHead>,
+    format: Format,
+) -> ExitCode {
+    let log = if dir.is_file() {
+        dir.to_path_buf()
+    } else {
+        dir.join(evidence::LOG_FILE)
+    };
+    let result = evidence::verify_with(&log, keys, expect);
     if format == Format::Json {
         let v = match &result {
             Ok(s) => serde_json::json!({"valid": true, "log": log, "summary": s}),
@@ -187,7 +335,7 @@ fn verify(dir: &Path, pubkey: Option<&Path>, format: Format) -> ExitCode {
         Ok(s) => {
             if format == Format::Text {
                 println!(
-                    "valid: {} records in {}, last seq {}, last hash {}, key {}{}",
+                    "valid: {} records in {}, last seq {}, last hash {}, key {}{}{}{}",
                     s.records,
                     log.display(),
                     s.last_seq,
@@ -195,8 +343,24 @@ fn verify(dir: &Path, pubkey: Option<&Path>, format: Format) -> ExitCode {
                     s.key_id,
                     s.last_timestamp
                         .map(|t| format!(", last at {t}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if s.rotations > 0 {
+                        format!(", {} key rotation(s)", s.rotations)
+                    } else {
+                        String::new()
+                    },
+                    if s.head_checked {
+                        ", expected head present"
+                    } else {
+                        ""
+                    },
                 );
+                if s.failed_results > 0 {
+                    println!(
+                        "note: {} record(s) say verificationResult FAILED (a failed gate or an UNVERIFIED commit)",
+                        s.failed_results
+                    );
+                }
             }
             ExitCode::SUCCESS
         }
@@ -206,7 +370,12 @@ fn verify(dir: &Path, pubkey: Option<&Path>, format: Format) -> ExitCode {
         }
         Err(e) => {
             if format == Format::Text {
-                println!("TAMPERED: {}:{}: {}", log.display(), e.line, e.reason);
+                let what = match e.kind {
+                    VerifyErrorKind::Untrusted => "UNTRUSTED",
+                    VerifyErrorKind::Truncated => "TRUNCATED",
+                    _ => "TAMPERED",
+                };
+                println!("{what}: {}:{}: {}", log.display(), e.line, e.reason);
             }
             ExitCode::from(EXIT_TAMPERED)
         }

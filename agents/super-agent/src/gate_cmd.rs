@@ -13,6 +13,8 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
 /// `super-agent gate …` subcommands.
+// Parsed once per process: the size of the `run` variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum GateCommand {
     /// Run the gate over a tree and write reports: exit 0 passed, 1 failed, 2 error.
@@ -207,6 +209,7 @@ fn gate_run(
         format.iter().map(|f| f.to_format()).collect()
     };
     crate::evidence_cmd::attach_monitor(&mut report, evidence);
+    let binding = crate::evidence_cmd::prepare(root, &mut report, evidence);
     if let Err(e) = create_out_dir(out) {
         eprintln!("error: {}: {e}", out.display());
         return ExitCode::from(EXIT_ERROR);
@@ -215,10 +218,14 @@ fn gate_run(
     match mno_gates::write_reports(&report, out, &formats, link_base.as_deref()) {
         Ok(files) => {
             print_summary(&report);
-            for f in files {
+            for f in &files {
                 println!("wrote {}", f.display());
             }
-            match crate::evidence_cmd::record(root, out, &report, evidence) {
+            let names: Vec<String> = files
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            match crate::evidence_cmd::record(root, out, &report, evidence, &binding, &names) {
                 Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -72,15 +72,15 @@ pub struct EvidenceSection {
 /// Where a run's record sits in the evidence chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChainRef {
-    /// Position in the chain, from 1.
+    /// Position in the chain, from 1 (with `hash`, the chain head after this run).
     pub seq: u64,
-    /// The record's hash (SHA-256 of its canonical body).
+    /// The record's hash (SHA-256 of its payload, the in-toto Statement).
     pub hash: String,
     /// The previous record's hash.
     pub prev_hash: String,
     /// The signing key's id.
     pub key_id: String,
-    /// Ed25519 signature over the record (base64).
+    /// Ed25519 signature over DSSE's PAE of the Statement (base64).
     pub signature: String,
 }
 
@@ -376,6 +376,15 @@ pub fn run(
     }
     report.monitor = monitor;
     let meta = &v.request.metadata;
+    // What was checked out against what was asked for: a different HEAD fails the report.
+    let binding = mno_gates::evidence::statement::commit_binding(&v.root, Some(&meta.commit_sha));
+    mno_gates::evidence::statement::apply_commit_binding(&mut report, &binding);
+    if let Some(chain) = &ctx.chain {
+        match chain.head() {
+            Ok(h) => report.evidence_chain = Some(h),
+            Err(e) => tracing::error!(validation_id = %v.validation_id, "evidence chain head: {e}"),
+        }
+    }
     let link_base = ctx.link_base.as_ref().map(|t| {
         t.replace("{repository}", &meta.repository)
             .replace("{commit_sha}", &meta.commit_sha)
@@ -394,7 +403,7 @@ pub fn run(
                 Vec::new()
             }
         };
-    let evidence = attach_evidence(v, &report, ctx.chain.as_deref());
+    let evidence = attach_evidence(v, &report, ctx.chain.as_deref(), binding, &dir, &reports);
     let overall = if error.is_some() && reports.is_empty() {
         crate::messages::OverallStatus::Error
     } else {
@@ -429,6 +438,9 @@ fn attach_evidence(
     v: &ValidatedGate,
     report: &GateReport,
     chain: Option<&mno_gates::EvidenceChain>,
+    binding: mno_gates::evidence::CommitBinding,
+    dir: &Path,
+    reports: &[String],
 ) -> Option<EvidenceSection> {
     let digest = match mno_gates::evidence::digest(&v.root, report) {
         Ok(d) => d,
@@ -437,22 +449,29 @@ fn attach_evidence(
             return None;
         }
     };
-    let chain =
-        chain.and_then(
-            |c| match c.append(&v.validation_id, report.overall_status, &digest) {
-                Ok(rec) => Some(ChainRef {
-                    seq: rec.seq,
-                    hash: rec.hash,
-                    prev_hash: rec.prev_hash,
-                    key_id: rec.key_id,
-                    signature: rec.signature,
-                }),
-                Err(e) => {
-                    tracing::error!(validation_id = %v.validation_id, "evidence chain: {e}");
-                    None
-                }
-            },
-        );
+    let facts = mno_gates::evidence::RunFacts::of_run(
+        &v.validation_id,
+        report,
+        &digest,
+        &v.root,
+        Some(&v.request.metadata.repository),
+        binding,
+        dir,
+        reports,
+    );
+    let chain = chain.and_then(|c| match c.attest(&facts) {
+        Ok(rec) => Some(ChainRef {
+            seq: rec.seq,
+            hash: rec.hash,
+            prev_hash: rec.prev_hash,
+            key_id: rec.key_id,
+            signature: rec.signature,
+        }),
+        Err(e) => {
+            tracing::error!(validation_id = %v.validation_id, "evidence chain: {e}");
+            None
+        }
+    });
     Some(EvidenceSection { digest, chain })
 }
 

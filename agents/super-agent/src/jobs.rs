@@ -37,6 +37,8 @@ pub struct Jobs {
     running: AtomicUsize,
     queued: AtomicUsize,
     closing: AtomicBool,
+    /// The longest evidence chain head seen (from the chain at start, then each run).
+    evidence_head: Mutex<Option<mno_gates::evidence::ChainHead>>,
 }
 
 /// A job handed back by [`Jobs::submit`].
@@ -67,7 +69,7 @@ impl Jobs {
         ctx: GateContext,
         cfg: JobsConfig,
     ) -> Arc<Jobs> {
-        Arc::new(Jobs {
+        let jobs = Arc::new(Jobs {
             store,
             metrics,
             ctx: Arc::new(ctx),
@@ -78,8 +80,21 @@ impl Jobs {
             active: Mutex::new(HashMap::new()),
             running: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
+            evidence_head: Mutex::new(None),
             closing: AtomicBool::new(false),
-        })
+        });
+        if let Some(chain) = &jobs.ctx.chain {
+            match chain.head() {
+                Ok(h) => {
+                    if let Some(problem) = jobs.head_against_store(&h) {
+                        tracing::error!("evidence chain: {problem}");
+                    }
+                    jobs.note_evidence_head(h)
+                }
+                Err(e) => tracing::error!("evidence chain head: {e}"),
+            }
+        }
+        jobs
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Receiver<bool>>> {
@@ -202,6 +217,12 @@ impl Jobs {
                     .collect();
                 self.metrics
                     .gate_run(r.overall_status.as_str(), secs, &findings);
+                if let Some(c) = r.evidence.as_ref().and_then(|e| e.chain.as_ref()) {
+                    self.note_evidence_head(mno_gates::evidence::ChainHead {
+                        records: c.seq,
+                        hash: c.hash.clone(),
+                    });
+                }
                 job.reports_dir = Some(outcome.reports_dir.display().to_string());
                 job.reports = outcome.reports;
                 job.error = None;
@@ -222,6 +243,49 @@ impl Jobs {
         );
         self.save(&job);
         self.finish(&vid, &tx);
+    }
+
+    /// What is wrong with the chain's `head` given the one in the state store: shorter
+    /// (records removed from the end) or the same length with another hash (rewritten).
+    fn head_against_store(&self, head: &mno_gates::evidence::ChainHead) -> Option<String> {
+        let stored = match self.store.evidence_head() {
+            Ok(Some(s)) => s,
+            Ok(None) => return None,
+            Err(e) => return Some(format!("cannot read the head in the state store: {e}")),
+        };
+        if stored.records > head.records {
+            Some(format!(
+                "the log has {} records but the state store recorded {stored}: records seq {}..={} \
+                 were removed from the end (check with `super-agent evidence verify \
+                 --expect-head {stored}`)",
+                head.records,
+                head.records + 1,
+                stored.records
+            ))
+        } else if stored.records == head.records && stored.hash != head.hash {
+            Some(format!(
+                "the log's head is {head} but the state store recorded {stored}: the chain was rewritten"
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Keep `head` when it is longer than the one held, and record it in the store.
+    pub fn note_evidence_head(&self, head: mno_gates::evidence::ChainHead) {
+        {
+            let mut g = self
+                .evidence_head
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if g.as_ref().is_some_and(|h| h.records >= head.records) {
+                return;
+            }
+            *g = Some(head.clone());
+        }
+        if let Err(e) = self.store.put_evidence_head(&head) {
+            tracing::error!("cannot record the evidence chain head: {e}");
+        }
     }
 
     fn save(&self, job: &JobRecord) {
@@ -288,6 +352,12 @@ impl Jobs {
             running: self.running.load(Ordering::SeqCst),
             queued: self.queued.load(Ordering::SeqCst),
             max_concurrent: self.max_concurrent,
+            evidence_records: self
+                .evidence_head
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+                .map(|h| h.records),
         }
     }
 

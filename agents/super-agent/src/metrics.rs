@@ -40,6 +40,8 @@ pub struct Gauges {
     pub queued: usize,
     /// Configured slots.
     pub max_concurrent: usize,
+    /// Records in the evidence chain (its head's count), when there is a chain.
+    pub evidence_records: Option<u64>,
 }
 
 impl Default for Metrics {
@@ -246,6 +248,16 @@ impl Metrics {
             "mno_agent_gates_max_concurrent {}",
             gauges.max_concurrent
         );
+        if let Some(n) = gauges.evidence_records {
+            header(
+                &mut out,
+                "mno_agent_evidence_records",
+                "gauge",
+                "Records in the evidence chain (the head's count; compare with \
+                 `evidence verify --expect-head` to detect a truncated log).",
+            );
+            let _ = writeln!(out, "mno_agent_evidence_records {n}");
+        }
         out
     }
 }

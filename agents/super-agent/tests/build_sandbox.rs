@@ -176,6 +176,12 @@ fn serve_builds_get_no_token_and_no_access_to_the_data_dir() {
             "evidence",
             "verify",
             server.data_dir.join("evidence").to_str().unwrap(),
+            "--pubkey",
+            server
+                .data_dir
+                .join("evidence/evidence.pub")
+                .to_str()
+                .unwrap(),
         ],
     );
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));

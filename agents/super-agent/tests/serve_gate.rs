@@ -154,18 +154,56 @@ fn the_fixture_through_post_message_fails_with_every_finding_and_the_fixed_copy_
     assert_eq!(job["source_agent"], "ci");
     assert_fixed(&job["response"]);
 
-    // The evidence chain grew by one record per run, each linked to the one before.
+    // The evidence chain grew by one record per run (in-toto Statements in DSSE envelopes),
+    // each linked to the one before.
+    use base64::Engine as _;
+    use sha2::Digest as _;
     let log = std::fs::read_to_string(server.data_dir.join("evidence/evidence.jsonl")).unwrap();
-    let recs: Vec<Value> = log
+    let payloads: Vec<Vec<u8>> = log
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| {
+            let env: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(env["payloadType"], "application/vnd.in-toto+json");
+            base64::engine::general_purpose::STANDARD
+                .decode(env["payload"].as_str().unwrap())
+                .unwrap()
+        })
         .collect();
+    let recs: Vec<Value> = payloads
+        .iter()
+        .map(|p| serde_json::from_slice(p).unwrap())
+        .collect();
+    let hash = |i: usize| hex::encode(sha2::Sha256::digest(&payloads[i]));
     assert_eq!(recs.len(), 3, "{log}");
-    assert_eq!(recs[1]["prev_hash"], recs[0]["hash"]);
-    assert_eq!(recs[2]["prev_hash"], recs[1]["hash"]);
-    assert_eq!(recs[0]["validation_id"], validation_id(11));
+    let mno = |i: usize| &recs[i]["predicate"]["mno"];
+    assert_eq!(mno(1)["chain"]["prev_hash"], hash(0).as_str());
+    assert_eq!(mno(2)["chain"]["prev_hash"], hash(1).as_str());
+    assert_eq!(mno(0)["validation_id"], validation_id(11));
+    // The request's repository and commit are bound; the fixture is no git checkout, so
+    // the commit cannot be confirmed: UNVERIFIED, and the summary says FAILED.
+    assert_eq!(mno(0)["repository"], "machinenativeops/fixture");
+    assert_eq!(mno(0)["commit"]["requested"], common::sha(11).as_str());
+    assert_eq!(mno(0)["commit"]["status"], "UNVERIFIED");
+    assert_eq!(recs[0]["predicate"]["verificationResult"], "FAILED");
+    assert_eq!(
+        recs[0]["predicate"]["resourceUri"],
+        format!(
+            "git+https://github.com/machinenativeops/fixture@{}",
+            common::sha(11)
+        )
+        .as_str()
+    );
+    // The head is on /metrics (a label-free count) and checks against the chain.
+    let metrics = http.get(&server.url("/metrics")).text();
+    assert!(
+        metrics.contains("\nmno_agent_evidence_records 3\n"),
+        "{metrics}"
+    );
     let o = command(&server.dir)
-        .args(["evidence", "verify"])
+        .args(["evidence", "verify", "--pubkey"])
+        .arg(server.data_dir.join("evidence/evidence.pub"))
+        .arg("--expect-head")
+        .arg(format!("{}:3", hash(2)))
         .arg(server.data_dir.join("evidence"))
         .output()
         .unwrap();
@@ -180,6 +218,31 @@ fn the_fixture_through_post_message_fails_with_every_finding_and_the_fixed_copy_
         server.terminate(Duration::from_secs(20)).success(),
         "{}",
         server.stderr()
+    );
+
+    // Records removed from the end while the server was down: the head kept in the state
+    // store names them at the next start, and /metrics shows the shorter count.
+    let log_path = server.data_dir.join("evidence/evidence.jsonl");
+    let first_line = log.lines().next().unwrap().to_string() + "\n";
+    std::fs::write(&log_path, first_line).unwrap();
+    let again = Server::start(
+        &server.dir,
+        Opts {
+            token: Some(TOKEN.into()),
+            config: Some("store: sqlite\n".into()),
+            data_dir: Some(server.data_dir.clone()),
+            ..Default::default()
+        },
+    );
+    let metrics = http.get(&again.url("/metrics")).text();
+    assert!(
+        metrics.contains("\nmno_agent_evidence_records 1\n"),
+        "{metrics}"
+    );
+    let err = again.stderr();
+    assert!(
+        err.contains("records seq 2..=3 were removed from the end"),
+        "{err}"
     );
 }
 

@@ -26,6 +26,18 @@ pub struct GatesConfig {
     pub schema_validation: SchemaConfig,
     /// Per-module build commands.
     pub build_verification: BuildConfig,
+    /// Who may sign this repository's evidence chain.
+    pub evidence: EvidenceConfig,
+}
+
+/// `evidence`: keys `super-agent evidence verify --policy root.gates.yaml` trusts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidenceConfig {
+    /// Ed25519 public keys (64 hex digits, optionally `ed25519:`-prefixed) whose records are
+    /// trusted; a rotation record signed by one of them extends trust to the key it names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<String>,
 }
 
 /// `security_scan`: secrets in the tree.

@@ -16,8 +16,10 @@
 //! formed. The report comes last as an entry with an empty name, which no file has. `R` is
 //! `serde_json::to_vec(report)`: `report.json` without whitespace, same key order.
 //!
-//! **Chain** ([`EvidenceChain`]): `evidence.jsonl`, one record per gate run, each holding the
-//! digests, the hash of the previous record and an Ed25519 signature; [`verify`] walks it.
+//! **Chain** ([`EvidenceChain`]): `evidence.jsonl`, one DSSE-signed in-toto Statement per
+//! gate run ([`statement`]: repository, commit, tree digest, report files, policy), each
+//! holding the hash of the previous record; [`verify_with`] walks it against keys the caller
+//! trusts and an expected head.
 //! The server and `super-agent gate run --evidence-log DIR` both call:
 //!
 //! ```no_run
@@ -26,11 +28,13 @@
 //! let ev = evidence::digest(root, report)?;
 //! let chain = EvidenceChain::open("evidence".as_ref())?; // creates evidence.key on first use
 //! let record = chain.append("validation-42", report.overall_status, &ev)?;
-//! let summary = evidence::verify(&chain.log_path(), &chain.verifying_key())?;
+//! let summary = evidence::verify(&chain.log_path(), &[chain.verifying_key()])?;
 //! # Ok(()) }
 //! ```
 
 mod chain;
+pub mod statement;
+mod verify;
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -43,11 +47,13 @@ use sha3::Sha3_512;
 use crate::finding::GateReport;
 
 pub use chain::{
-    ChainError, ChainRecord, EvidenceChain, GENESIS_HASH, KEY_FILE, LOG_FILE, PAYLOAD_TYPE,
-    PUB_FILE, RecordDigests, VerifyError, VerifyErrorKind, VerifySummary, key_id, read_public_key,
-    verify,
+    Appended, ChainError, ChainHead, ChainRecord, DsseEnvelope, DsseSignature, EvidenceChain,
+    GENESIS_HASH, KEY_FILE, LEGACY_PAYLOAD_TYPE, LOG_FILE, PAYLOAD_TYPE, PUB_FILE, RecordDigests,
+    key_id, parse_public_key, read_head, read_public_key,
 };
 pub use ed25519_dalek::VerifyingKey;
+pub use statement::{CommitBinding, CommitStatus, RunFacts};
+pub use verify::{ExpectedHead, VerifyError, VerifyErrorKind, VerifySummary, verify, verify_with};
 
 /// The name of the digest construction, carried in every [`Evidence`].
 pub const ALGORITHM: &str = "mno-evidence-v1";

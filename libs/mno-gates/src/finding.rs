@@ -163,6 +163,11 @@ pub struct GateReport {
     /// The Auto-Monitor's health, usage and active alerts, when a monitor URL was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<crate::monitor::MonitorSection>,
+    /// The evidence chain's head when this run started (its own record comes next, with
+    /// `prev_hash` = this hash unless another run appended in between): publishing it here
+    /// lets a verifier detect records later removed from the end (`--expect-head`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_chain: Option<crate::evidence::ChainHead>,
 }
 
 impl GateReport {
@@ -178,6 +183,7 @@ impl GateReport {
             validation_results: results.into_iter().map(|r| (r.check.clone(), r)).collect(),
             config_warnings,
             monitor: None,
+            evidence_chain: None,
         }
     }
 

@@ -19,6 +19,8 @@ struct Inner {
     incidents: Vec<IncidentRecord>,
     /// The last incident id given: ids are never reused, even after pruning.
     last_incident: u64,
+    /// The longest evidence chain head recorded.
+    evidence_head: Option<mno_gates::evidence::ChainHead>,
 }
 
 impl MemoryStore {
@@ -36,6 +38,21 @@ impl MemoryStore {
 impl StateStore for MemoryStore {
     fn backend(&self) -> &'static str {
         "memory"
+    }
+
+    fn put_evidence_head(&self, head: &mno_gates::evidence::ChainHead) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.evidence_head
+            .as_ref()
+            .is_none_or(|h| head.records > h.records)
+        {
+            g.evidence_head = Some(head.clone());
+        }
+        Ok(())
+    }
+
+    fn evidence_head(&self) -> Result<Option<mno_gates::evidence::ChainHead>, StoreError> {
+        Ok(self.lock().evidence_head.clone())
     }
 
     fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {

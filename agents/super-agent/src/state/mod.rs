@@ -61,6 +61,11 @@ pub trait StateStore: Send + Sync {
     /// Delete the incidents `rule` condemns (received before its age limit, or past its
     /// count, newest kept); returns how many.
     fn prune_incidents(&self, rule: &PruneRule) -> Result<usize, StoreError>;
+    /// Record the evidence chain head, unless a longer one is already stored (runs may
+    /// finish out of order).
+    fn put_evidence_head(&self, head: &mno_gates::evidence::ChainHead) -> Result<(), StoreError>;
+    /// The evidence chain head last recorded.
+    fn evidence_head(&self) -> Result<Option<mno_gates::evidence::ChainHead>, StoreError>;
 }
 
 /// What a pruning pass removes: records older than `max_age` (at `now`) and those past the
@@ -393,6 +398,17 @@ pub(crate) mod tests {
 
     /// The behaviour every store must have.
     pub fn contract(s: &dyn StateStore) {
+        use mno_gates::evidence::ChainHead;
+        assert_eq!(s.evidence_head().unwrap(), None);
+        let head = |n: u64| ChainHead {
+            records: n,
+            hash: format!("{n:064x}"),
+        };
+        s.put_evidence_head(&head(3)).unwrap();
+        s.put_evidence_head(&head(2)).unwrap();
+        assert_eq!(s.evidence_head().unwrap(), Some(head(3)));
+        s.put_evidence_head(&head(4)).unwrap();
+        assert_eq!(s.evidence_head().unwrap(), Some(head(4)));
         assert!(s.get_job("gate-1-01234567").unwrap().is_none());
         s.put_job(&job("gate-1-01234567", JobStatus::Running))
             .unwrap();

@@ -29,6 +29,11 @@ CREATE TABLE IF NOT EXISTS incidents (
     received_at TEXT NOT NULL,
     record      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS evidence_head (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    records INTEGER NOT NULL,
+    hash    TEXT NOT NULL
+);
 PRAGMA user_version = 1;
 ";
 
@@ -85,6 +90,33 @@ fn decode_job(text: String) -> Result<JobRecord, StoreError> {
 impl StateStore for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn put_evidence_head(&self, head: &mno_gates::evidence::ChainHead) -> Result<(), StoreError> {
+        let records = i64::try_from(head.records)
+            .map_err(|_| StoreError(format!("evidence head count {} too large", head.records)))?;
+        self.lock().execute(
+            "INSERT INTO evidence_head (id, records, hash) VALUES (1, ?1, ?2)
+             ON CONFLICT(id) DO UPDATE SET records = excluded.records, hash = excluded.hash
+             WHERE excluded.records > evidence_head.records",
+            params![records, head.hash],
+        )?;
+        Ok(())
+    }
+
+    fn evidence_head(&self) -> Result<Option<mno_gates::evidence::ChainHead>, StoreError> {
+        let row = self
+            .lock()
+            .query_row(
+                "SELECT records, hash FROM evidence_head WHERE id = 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(n, hash)| mno_gates::evidence::ChainHead {
+            records: u64::try_from(n).unwrap_or(0),
+            hash,
+        }))
     }
 
     fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {

@@ -1,35 +1,36 @@
 //! The signed, hash-chained evidence log: `evidence.jsonl` in a directory that also holds the
 //! signing key (`evidence.key`, a 32-byte Ed25519 seed, mode 0600) and its public key
-//! (`evidence.pub`, hex).
+//! (`evidence.pub`, hex; a convenience for publishing it, never trusted by the verifier).
 //!
-//! Each line is one [`ChainRecord`]. Its *body* is the record without `hash` and
-//! `signature`, serialized as compact JSON with keys sorted (what Python's
-//! `json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` prints):
+//! Each line (version 2) is a DSSE envelope `{payload, payloadType, signatures:[{keyid,
+//! sig}]}` with `payloadType` `application/vnd.in-toto+json` and an in-toto Statement v1 as
+//! payload ([`super::statement`]). The Statement carries `predicate.mno.chain.{seq,
+//! prev_hash}`; a record's hash is SHA-256 of its payload bytes, and `prev_hash` is the
+//! previous record's hash (64 zeros for the first). The signature is Ed25519 over
+//! `PAE(payloadType, payload)`.
 //!
-//! - `hash = sha256(body)`, lowercase hex;
-//! - `prev_hash` = the previous record's `hash` (64 zeros for the first), `seq` counts from 1;
-//! - `signature` = base64 Ed25519 signature over DSSE's pre-authentication encoding
-//!   `PAE(PAYLOAD_TYPE, body)`, so each record is also a DSSE envelope with `body` as its
-//!   payload ([`ChainRecord::dsse_envelope`]) that in-toto / securesystemslib verify.
+//! Version-1 lines (flat records signed over `PAE(LEGACY_PAYLOAD_TYPE, body)`, see
+//! [`ChainRecord`]) are still verified, so a log begun before version 2 continues.
 //!
-//! Editing a record breaks its hash; re-hashing it breaks its signature; deleting or
-//! moving one breaks `seq` and `prev_hash` of the next. Removing records from the *end*
-//! leaves a valid shorter chain: anchor the last hash ([`VerifySummary::last_hash`])
-//! somewhere else (a CI log, a commit status) to detect that.
+//! Editing a record breaks its signature; deleting or moving one breaks `seq` and
+//! `prev_hash` of the next. Removing records from the *end* leaves a valid shorter chain:
+//! the head ([`ChainHead`]) is published in every report, `/metrics` and the state store,
+//! and [`verify_with`](super::verify_with) given it detects the loss.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Evidence;
+use super::statement::{RunFacts, parse_statement, rotation_statement};
 use crate::finding::Status;
 
 /// The log's file name inside the evidence directory.
@@ -38,8 +39,10 @@ pub const LOG_FILE: &str = "evidence.jsonl";
 pub const KEY_FILE: &str = "evidence.key";
 /// The public key's file name (64 hex digits and a newline).
 pub const PUB_FILE: &str = "evidence.pub";
-/// DSSE payload type of a record body.
-pub const PAYLOAD_TYPE: &str = "application/vnd.mno.evidence+json";
+/// DSSE payload type of a record: an in-toto Statement.
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// DSSE payload type of a version-1 record body.
+pub const LEGACY_PAYLOAD_TYPE: &str = "application/vnd.mno.evidence+json";
 /// `prev_hash` of the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -87,7 +90,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ChainError + '_ {
     }
 }
 
-/// The two digests of an [`Evidence`] that a record keeps.
+/// The two digests of an [`Evidence`] that a version-1 record keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordDigests {
@@ -97,7 +100,8 @@ pub struct RecordDigests {
     pub sha3_512: String,
 }
 
-/// One line of `evidence.jsonl`.
+/// A version-1 line of `evidence.jsonl` (written before the in-toto Statement records;
+/// still verified so old logs stay readable).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainRecord {
@@ -119,11 +123,11 @@ pub struct ChainRecord {
     pub key_id: String,
     /// SHA-256 of the record's canonical body, hex.
     pub hash: String,
-    /// Ed25519 over `PAE(PAYLOAD_TYPE, body)`, base64.
+    /// Ed25519 over `PAE(LEGACY_PAYLOAD_TYPE, body)`, base64.
     pub signature: String,
 }
 
-/// The signed part of a record: fields in sorted order, so serde writes sorted keys.
+/// The signed part of a version-1 record: fields in sorted order, so serde writes sorted keys.
 #[derive(Serialize)]
 struct Body<'a> {
     evidence: &'a RecordDigests,
@@ -157,18 +161,75 @@ impl ChainRecord {
     pub fn dsse_envelope(&self) -> serde_json::Value {
         serde_json::json!({
             "payload": B64.encode(self.body()),
-            "payloadType": PAYLOAD_TYPE,
+            "payloadType": LEGACY_PAYLOAD_TYPE,
             "signatures": [{"keyid": self.key_id, "sig": self.signature}],
         })
     }
 }
 
-/// DSSE v1 pre-authentication encoding of `body`.
-fn pae(body: &[u8]) -> Vec<u8> {
+/// One DSSE signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DsseSignature {
+    /// The key id ([`key_id`]).
+    pub keyid: String,
+    /// Ed25519 over `PAE(payloadType, payload)`, base64.
+    pub sig: String,
+}
+
+/// A version-2 line of `evidence.jsonl`: a DSSE envelope whose payload is an in-toto
+/// Statement v1 (see [`super::statement`]). The line is the envelope, byte for byte what
+/// `securesystemslib.dsse.Envelope.from_dict` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DsseEnvelope {
+    /// The Statement, base64 (standard alphabet, padded).
+    pub payload: String,
+    /// [`PAYLOAD_TYPE`].
+    #[serde(rename = "payloadType")]
+    pub payload_type: String,
+    /// Exactly one signature.
+    pub signatures: Vec<DsseSignature>,
+}
+
+/// A record just appended: where it sits in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Position in the chain, from 1 (also the count of records, the chain head's count).
+    pub seq: u64,
+    /// SHA-256 of the payload (the Statement bytes), hex: the new chain head.
+    pub hash: String,
+    /// The previous head.
+    pub prev_hash: String,
+    /// The signing key's id.
+    pub key_id: String,
+    /// The signature, base64.
+    pub signature: String,
+    /// The Statement as signed.
+    pub statement: serde_json::Value,
+}
+
+/// The head of a chain: how many records and the last one's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ChainHead {
+    /// Records in the chain (the last one's `seq`).
+    pub records: u64,
+    /// The last record's hash ([`GENESIS_HASH`] when empty).
+    pub hash: String,
+}
+
+impl std::fmt::Display for ChainHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.hash, self.records)
+    }
+}
+
+/// DSSE v1 pre-authentication encoding of `body` under `payload_type`.
+pub(crate) fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "DSSEv1 {} {} {} ",
-        PAYLOAD_TYPE.len(),
-        PAYLOAD_TYPE,
+        payload_type.len(),
+        payload_type,
         body.len()
     )
     .into_bytes();
@@ -181,38 +242,45 @@ pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 
+/// Parse a public key written as 64 hex digits (optionally `ed25519:`-prefixed).
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let t = text.trim();
+    let t = t.strip_prefix("ed25519:").unwrap_or(t);
+    let v = hex::decode(t).map_err(|_| "not 64 hex digits".to_string())?;
+    let b: [u8; 32] = v.try_into().map_err(|_| "not a 32-byte key".to_string())?;
+    VerifyingKey::from_bytes(&b).map_err(|_| "not an Ed25519 public key".to_string())
+}
+
 /// Read a public key file: 64 hex digits (what [`EvidenceChain`] writes) or 32 raw bytes.
 pub fn read_public_key(path: &Path) -> Result<VerifyingKey, ChainError> {
     let raw = std::fs::read(path).map_err(io_err(path))?;
-    let bad = |reason: &str| ChainError::BadKey {
+    let bad = |reason: String| ChainError::BadKey {
         path: path.display().to_string(),
-        reason: reason.to_string(),
+        reason,
     };
-    let bytes: [u8; 32] = match raw.len() {
-        32 => raw.try_into().map_err(|_| bad("not 32 bytes"))?,
-        _ => {
-            let text = String::from_utf8_lossy(&raw);
-            let v = hex::decode(text.trim()).map_err(|_| bad("not 64 hex digits"))?;
-            v.try_into().map_err(|_| bad("not a 32-byte key"))?
+    match raw.len() {
+        32 => {
+            let bytes: [u8; 32] = raw.try_into().map_err(|_| bad("not 32 bytes".into()))?;
+            VerifyingKey::from_bytes(&bytes).map_err(|_| bad("not an Ed25519 public key".into()))
         }
-    };
-    VerifyingKey::from_bytes(&bytes).map_err(|_| bad("not an Ed25519 public key"))
+        _ => parse_public_key(&String::from_utf8_lossy(&raw)).map_err(bad),
+    }
 }
 
 /// An evidence directory opened for appending.
 pub struct EvidenceChain {
     dir: PathBuf,
-    key: SigningKey,
-    key_id: String,
-    /// Appends from threads of this process go one at a time (flock covers other processes).
-    lock: Mutex<()>,
+    /// The signing key, re-read from `evidence.key` at each append (a rotation by another
+    /// process takes effect at once). Appends from threads of this process go one at a
+    /// time through this lock (flock covers other processes).
+    key: Mutex<SigningKey>,
 }
 
 impl std::fmt::Debug for EvidenceChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EvidenceChain")
             .field("dir", &self.dir)
-            .field("key_id", &self.key_id)
+            .field("key_id", &self.key_id())
             .finish_non_exhaustive()
     }
 }
@@ -224,13 +292,10 @@ impl EvidenceChain {
     pub fn open(dir: &Path) -> Result<EvidenceChain, ChainError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let key = load_or_create_key(&dir.join(KEY_FILE))?;
-        let vk = key.verifying_key();
-        write_public_key(&dir.join(PUB_FILE), &vk)?;
+        write_public_key(&dir.join(PUB_FILE), &key.verifying_key())?;
         Ok(EvidenceChain {
             dir: dir.to_path_buf(),
-            key_id: key_id(&vk),
-            key,
-            lock: Mutex::new(()),
+            key: Mutex::new(key),
         })
     }
 
@@ -239,25 +304,72 @@ impl EvidenceChain {
         self.dir.join(LOG_FILE)
     }
 
-    /// The public key records are signed with.
+    /// The public key records are signed with (as of the last append or open).
     pub fn verifying_key(&self) -> VerifyingKey {
-        self.key.verifying_key()
+        self.key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .verifying_key()
     }
 
     /// Its key id.
-    pub fn key_id(&self) -> &str {
-        &self.key_id
+    pub fn key_id(&self) -> String {
+        key_id(&self.verifying_key())
     }
 
-    /// Append a signed record of one validation; safe with other threads and processes
-    /// appending to the same directory. The line is fsynced before this returns.
+    /// The current head, read from the end of the log (`records` 0 and [`GENESIS_HASH`]
+    /// when there is no log yet).
+    pub fn head(&self) -> Result<ChainHead, ChainError> {
+        read_head(&self.log_path())
+    }
+
+    /// Append a minimal record of one validation (no repository, commit or report files).
     pub fn append(
         &self,
         validation_id: &str,
         overall_status: Status,
         evidence: &Evidence,
-    ) -> Result<ChainRecord, ChainError> {
-        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+    ) -> Result<Appended, ChainError> {
+        self.attest(&RunFacts::minimal(validation_id, overall_status, evidence))
+    }
+
+    /// Append a signed Statement of one gate run; safe with other threads and processes
+    /// appending to the same directory. The line is fsynced before this returns.
+    pub fn attest(&self, facts: &RunFacts) -> Result<Appended, ChainError> {
+        self.append_with(|seq, prev, time, _| facts.statement(seq, prev, time))
+            .map(|(a, _)| a)
+    }
+
+    /// Replace the signing key: append a record signed by the current key that announces a
+    /// new one, then make the new key current. Returns the record and the new public key.
+    pub fn rotate(&self) -> Result<(Appended, VerifyingKey), ChainError> {
+        let key_path = self.dir.join(KEY_FILE);
+        let new = new_signing_key(&key_path)?;
+        let new_vk = new.verifying_key();
+        let (rec, guard) = self.append_with(|seq, prev, time, _| {
+            rotation_statement(
+                seq,
+                prev,
+                time,
+                &key_id(&new_vk),
+                &hex::encode(new_vk.as_bytes()),
+            )
+        })?;
+        // Still under the flock: nobody appends with the old key after the announcement.
+        write_key_file(&key_path, &new.to_bytes(), true)?;
+        write_public_key(&self.dir.join(PUB_FILE), &new_vk)?;
+        *self.key.lock().unwrap_or_else(PoisonError::into_inner) = new;
+        drop(guard);
+        Ok((rec, new_vk))
+    }
+
+    /// Lock, read the tail and the current key, build the Statement with `make`, sign and
+    /// append it. The returned file keeps the flock until dropped.
+    fn append_with(
+        &self,
+        make: impl FnOnce(u64, &str, &str, &VerifyingKey) -> serde_json::Value,
+    ) -> Result<(Appended, File), ChainError> {
+        let mut key = self.key.lock().unwrap_or_else(PoisonError::into_inner);
         let path = self.log_path();
         let mut f = OpenOptions::new()
             .read(true)
@@ -269,50 +381,108 @@ impl EvidenceChain {
         // Released when `f` is closed.
         rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| io_err(&path)(e.into()))?;
-        let (seq, prev_hash) = match last_line(&mut f).map_err(io_err(&path))? {
-            Tail::Empty => (1, GENESIS_HASH.to_string()),
-            Tail::Unfinished => {
-                return Err(ChainError::Damaged {
-                    path: path.display().to_string(),
-                    reason: "the last line is unfinished".into(),
-                });
-            }
-            Tail::Line(line) => {
-                let last: ChainRecord =
-                    serde_json::from_slice(&line).map_err(|e| ChainError::Damaged {
-                        path: path.display().to_string(),
-                        reason: format!("the last line is not a record: {e}"),
-                    })?;
-                (last.seq + 1, last.hash)
-            }
+        *key = read_signing_key(&self.dir.join(KEY_FILE))?;
+        let (last_seq, prev_hash) = tail_position(&mut f, &path)?;
+        let seq = last_seq + 1;
+        let time = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let vk = key.verifying_key();
+        let statement = make(seq, &prev_hash, &time, &vk);
+        // A `Value` of strings and numbers: serializing cannot fail; keys come out sorted.
+        let payload = serde_json::to_vec(&statement).unwrap_or_default();
+        let kid = key_id(&vk);
+        let signature = B64.encode(key.sign(&pae(PAYLOAD_TYPE, &payload)).to_bytes());
+        let env = DsseEnvelope {
+            payload: B64.encode(&payload),
+            payload_type: PAYLOAD_TYPE.into(),
+            signatures: vec![DsseSignature {
+                keyid: kid.clone(),
+                sig: signature.clone(),
+            }],
         };
-        let mut rec = ChainRecord {
-            seq,
-            validation_id: validation_id.to_string(),
-            timestamp: chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            overall_status,
-            report_sha256: evidence.report_sha256.clone(),
-            evidence: RecordDigests {
-                sha256: evidence.sha256.clone(),
-                sha3_512: evidence.sha3_512.clone(),
-            },
-            prev_hash,
-            key_id: self.key_id.clone(),
-            hash: String::new(),
-            signature: String::new(),
-        };
-        let body = rec.body();
-        rec.hash = hex::encode(Sha256::digest(&body));
-        rec.signature = B64.encode(self.key.sign(&pae(&body)).to_bytes());
-        let mut line = serde_json::to_vec(&rec).unwrap_or_default();
+        let mut line = serde_json::to_vec(&env).unwrap_or_default();
         line.push(b'\n');
         f.write_all(&line).map_err(io_err(&path))?;
         f.sync_data().map_err(io_err(&path))?;
         if seq == 1 {
             sync_dir(&self.dir);
         }
-        Ok(rec)
+        let rec = Appended {
+            seq,
+            hash: hex::encode(Sha256::digest(&payload)),
+            prev_hash,
+            key_id: kid,
+            signature,
+            statement,
+        };
+        Ok((rec, f))
+    }
+}
+
+/// The head of the log at `path`, read from its end without verifying anything
+/// (`records` 0 and [`GENESIS_HASH`] when there is no log).
+pub fn read_head(path: &Path) -> Result<ChainHead, ChainError> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(ChainHead {
+                records: 0,
+                hash: GENESIS_HASH.into(),
+            });
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let (records, hash) = tail_position(&mut f, path)?;
+    Ok(ChainHead { records, hash })
+}
+
+/// `seq` and hash of the log's last record (0 and [`GENESIS_HASH`] when empty).
+fn tail_position(f: &mut File, path: &Path) -> Result<(u64, String), ChainError> {
+    let damaged = |reason: String| ChainError::Damaged {
+        path: path.display().to_string(),
+        reason,
+    };
+    match last_line(f).map_err(io_err(path))? {
+        Tail::Empty => Ok((0, GENESIS_HASH.to_string())),
+        Tail::Unfinished => Err(damaged("the last line is unfinished".into())),
+        Tail::Line(line) => match parse_line(&line) {
+            Ok(Line::Legacy(r)) => Ok((r.seq, r.hash)),
+            Ok(Line::Dsse { payload, .. }) => {
+                let st = parse_statement(&payload)
+                    .map_err(|e| damaged(format!("the last record: {e}")))?;
+                Ok((st.seq, hex::encode(Sha256::digest(&payload))))
+            }
+            Err(e) => Err(damaged(format!("the last line is not a record: {e}"))),
+        },
+    }
+}
+
+/// A line of the log, either version.
+pub(crate) enum Line {
+    /// Version 1.
+    Legacy(ChainRecord),
+    /// Version 2: the decoded payload and the envelope.
+    Dsse {
+        /// The Statement bytes.
+        payload: Vec<u8>,
+        /// The envelope as read.
+        envelope: DsseEnvelope,
+    },
+}
+
+/// Parse one line (without its newline).
+pub(crate) fn parse_line(line: &[u8]) -> Result<Line, String> {
+    let v: serde_json::Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    if v.get("payloadType").is_some() {
+        let envelope: DsseEnvelope = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        let payload = B64
+            .decode(&envelope.payload)
+            .map_err(|e| format!("payload is not base64: {e}"))?;
+        Ok(Line::Dsse { payload, envelope })
+    } else {
+        serde_json::from_value(v)
+            .map(Line::Legacy)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -363,13 +533,32 @@ fn load_or_create_key(path: &Path) -> Result<SigningKey, ChainError> {
         Err(ChainError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
         other => return other,
     }
+    let key = new_signing_key(path)?;
+    // Linked into place: another process creating the key at the same time either wins
+    // (we read its key) or loses (it reads ours); nobody sees half a key.
+    match write_key_file(path, &key.to_bytes(), false) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created a new evidence signing key")
+        }
+        Err(ChainError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    read_signing_key(path)
+}
+
+/// A fresh random signing key (`path` only names it in errors).
+fn new_signing_key(path: &Path) -> Result<SigningKey, ChainError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| ChainError::BadKey {
         path: path.display().to_string(),
         reason: format!("no randomness for a new key: {e}"),
     })?;
-    // Written beside and linked into place: another process creating the key at the same
-    // time either wins (we read its key) or loses (it reads ours); nobody sees half a key.
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Write a key file (mode 0600) beside and move it into place: linked (fails when one
+/// exists) or, with `replace`, renamed over the old one. Durable when this returns.
+fn write_key_file(path: &Path, seed: &[u8; 32], replace: bool) -> Result<(), ChainError> {
     let tmp = temp_beside(path);
     let write = || -> io::Result<()> {
         let mut f = OpenOptions::new()
@@ -377,22 +566,22 @@ fn load_or_create_key(path: &Path) -> Result<SigningKey, ChainError> {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(&seed)?;
+        f.write_all(seed)?;
         f.sync_all()
     };
-    let linked = write().and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {
-            if let Some(dir) = path.parent() {
-                sync_dir(dir);
-            }
-            tracing::info!(path = %path.display(), "created a new evidence signing key");
+    let placed = write().and_then(|()| {
+        if replace {
+            std::fs::rename(&tmp, path)
+        } else {
+            std::fs::hard_link(&tmp, path)
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io_err(path)(e)),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    placed.map_err(io_err(path))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir);
     }
-    read_signing_key(path)
+    Ok(())
 }
 
 fn read_signing_key(path: &Path) -> Result<SigningKey, ChainError> {
@@ -447,142 +636,6 @@ fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-}
-
-/// What a valid chain holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerifySummary {
-    /// Records checked.
-    pub records: u64,
-    /// `seq` of the last record (0 when empty).
-    pub last_seq: u64,
-    /// `hash` of the last record ([`GENESIS_HASH`] when empty): anchor it elsewhere.
-    pub last_hash: String,
-    /// The key every record is signed with.
-    pub key_id: String,
-    /// `timestamp` of the last record.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_timestamp: Option<String>,
-}
-
-/// Whether the log could not be read or was read and found altered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerifyErrorKind {
-    /// The log could not be read at all.
-    Unreadable,
-    /// A record was edited, deleted, moved, re-signed or cut short.
-    Tampered,
-}
-
-/// Where and why verification failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{}line {line}: {reason}", if self.kind == VerifyErrorKind::Unreadable { "unreadable: " } else { "" })]
-pub struct VerifyError {
-    /// 1-based line of the log (0: the file as a whole).
-    pub line: usize,
-    /// Unreadable or tampered.
-    pub kind: VerifyErrorKind,
-    /// What is wrong.
-    pub reason: String,
-}
-
-/// Check every record of the log at `path` against `key`: hashes, signatures, `seq` and
-/// `prev_hash` links, and a complete last line.
-pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifySummary, VerifyError> {
-    let file = File::open(path).map_err(|e| VerifyError {
-        line: 0,
-        kind: VerifyErrorKind::Unreadable,
-        reason: format!("{}: {e}", path.display()),
-    })?;
-    let want_key = key_id(key);
-    let mut reader = BufReader::new(file);
-    let mut sum = VerifySummary {
-        records: 0,
-        last_seq: 0,
-        last_hash: GENESIS_HASH.to_string(),
-        key_id: want_key.clone(),
-        last_timestamp: None,
-    };
-    let mut buf = Vec::new();
-    let mut lineno = 0usize;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| VerifyError {
-                line: lineno + 1,
-                kind: VerifyErrorKind::Unreadable,
-                reason: e.to_string(),
-            })?;
-        if n == 0 {
-            return Ok(sum);
-        }
-        lineno += 1;
-        let tampered = |reason: String| VerifyError {
-            line: lineno,
-            kind: VerifyErrorKind::Tampered,
-            reason,
-        };
-        if buf.last() != Some(&b'\n') {
-            return Err(tampered("the last line is cut short (no newline)".into()));
-        }
-        let rec: ChainRecord = serde_json::from_slice(&buf[..buf.len() - 1])
-            .map_err(|e| tampered(format!("not a record: {e}")))?;
-        check_record(&rec, key, &want_key, &sum).map_err(tampered)?;
-        sum.records += 1;
-        sum.last_seq = rec.seq;
-        sum.last_hash = rec.hash;
-        sum.last_timestamp = Some(rec.timestamp);
-    }
-}
-
-/// One record against its own hash, the key, and the record before it.
-fn check_record(
-    rec: &ChainRecord,
-    key: &VerifyingKey,
-    want_key: &str,
-    before: &VerifySummary,
-) -> Result<(), String> {
-    let body = rec.body();
-    if hex::encode(Sha256::digest(&body)) != rec.hash {
-        return Err(format!(
-            "record seq {} was edited: its hash does not match its contents",
-            rec.seq
-        ));
-    }
-    if rec.key_id != want_key {
-        return Err(format!(
-            "signed by key {} where {want_key} was expected",
-            rec.key_id
-        ));
-    }
-    let sig = B64
-        .decode(&rec.signature)
-        .ok()
-        .and_then(|b| Signature::from_slice(&b).ok())
-        .ok_or("the signature is not a base64 Ed25519 signature")?;
-    key.verify_strict(&pae(&body), &sig)
-        .map_err(|_| format!("record seq {}: bad signature", rec.seq))?;
-    let want_seq = before.last_seq + 1;
-    if rec.seq != want_seq {
-        let what = if rec.seq > want_seq {
-            "records were deleted"
-        } else {
-            "records were reordered or duplicated"
-        };
-        return Err(format!(
-            "seq {} where {want_seq} was expected: {what}",
-            rec.seq
-        ));
-    }
-    if rec.prev_hash != before.last_hash {
-        return Err(format!(
-            "record seq {}: prev_hash does not match the record before it",
-            rec.seq
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

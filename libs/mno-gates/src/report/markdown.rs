@@ -71,6 +71,14 @@ pub fn render(report: &GateReport, link_base: Option<&str>) -> String {
     if let Some(m) = &report.monitor {
         monitor(&mut out, m);
     }
+    if let Some(h) = &report.evidence_chain {
+        let _ = writeln!(
+            out,
+            "\n### Evidence chain\n\nHead when this run started: {} records, last hash `{}` \
+             (check with `super-agent evidence verify --expect-head {h}`).",
+            h.records, h.hash
+        );
+    }
     out
 }
 
