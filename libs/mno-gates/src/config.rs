@@ -49,6 +49,11 @@ pub struct SecurityConfig {
     /// Also check `.github/workflows/*.yml` for risky patterns (unpinned actions,
     /// `pull_request_target` checking out the PR, secrets printed, `write-all`).
     pub workflows: bool,
+    /// A gitleaks-format rule file (relative to the root) whose rules, allowlists and
+    /// `[extend] useDefault` apply as in gitleaks. Unset: `.gitleaks.toml` at the root is
+    /// read when present and always adds to the built-in rules; `""`: no gitleaks file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitleaks_config: Option<String>,
 }
 
 impl Default for SecurityConfig {
@@ -62,6 +67,7 @@ impl Default for SecurityConfig {
             entropy_threshold: 3.5,
             threads: 0,
             workflows: true,
+            gitleaks_config: None,
         }
     }
 }

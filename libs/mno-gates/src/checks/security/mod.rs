@@ -16,6 +16,8 @@
 pub mod baseline;
 pub mod detect;
 pub mod diff;
+pub mod filters;
+pub mod gitleaks;
 pub mod rules;
 pub mod workflows;
 
@@ -107,7 +109,7 @@ pub fn run_with(root: &Path, cfg: &SecurityConfig, opts: &GateOptions) -> CheckR
 }
 
 fn scan(root: &Path, cfg: &SecurityConfig, opts: &GateOptions) -> Result<CheckResult, GateError> {
-    let detector = Detector::new(cfg.entropy_threshold, &cfg.allow_regexes)?;
+    let detector = Detector::from_config(root, cfg)?;
     let mut allow_globs: Vec<String> = DEFAULT_ALLOW_PATHS.iter().map(|s| s.to_string()).collect();
     allow_globs.extend(cfg.allow_paths.iter().cloned());
     // An empty `baseline` means none (used when rebuilding it).
@@ -295,7 +297,7 @@ fn scan_changes(
                 counters.diff_lines.fetch_add(lines, Ordering::Relaxed);
             }
             let mut out: Vec<Finding> = detector
-                .scan(&data)
+                .scan_at(&path, &data)
                 .into_iter()
                 .filter(|h| changes.contains(rel, h.line))
                 .map(|h| to_finding(rel, h))
@@ -328,7 +330,7 @@ fn scan_file(
     detector: &Detector,
     c: &Counters,
 ) -> Option<Vec<detect::Hit>> {
-    read_text(path, max_size, c).map(|data| detector.scan(&data))
+    read_text(path, max_size, c).map(|data| detector.scan_at(path, &data))
 }
 
 /// A file's bytes when it is text within the size limit; skips are counted.
