@@ -31,6 +31,8 @@ pub struct RuleRef {
     pub id: &'static str,
     /// What the secret is, for messages.
     pub title: &'static str,
+    /// A generic rule: its hit gives way to another rule's on the same secret.
+    pub yields: bool,
 }
 
 /// One secret found in a buffer.
@@ -278,8 +280,22 @@ impl Detector {
             self.scan_line(data, start, end, &enabled, line_no, path, &mut hits);
         }
         file_rules.sort_unstable();
+        let line_hits = hits.len();
         for &i in &file_rules {
             self.scan_file_rule(&self.rules[i as usize], data, path, &mut hits);
+        }
+        if hits.len() > line_hits {
+            // A user's rule that found the same secret as a generic built-in one wins.
+            let custom: Vec<(usize, String)> = hits[line_hits..]
+                .iter()
+                .map(|h| (h.line, h.secret.clone()))
+                .collect();
+            hits.retain(|h| {
+                !h.rule.yields
+                    || !custom.iter().any(|(l, s)| {
+                        *l == h.line && (s.contains(&h.secret) || h.secret.contains(s.as_str()))
+                    })
+            });
         }
         if manifest && depth == 0 {
             self.scan_manifest_data(data, path, &mut hits);
@@ -624,7 +640,11 @@ impl Compiled {
         allow: Vec<Allowlist>,
     ) -> Compiled {
         Compiled {
-            info: RuleRef { id, title },
+            info: RuleRef {
+                id,
+                title,
+                yields: false,
+            },
             regex,
             name_groups: Vec::new(),
             secret_group,
@@ -656,6 +676,7 @@ fn compile_builtin(r: &'static RuleDef) -> Result<Compiled, GateError> {
         info: RuleRef {
             id: r.id,
             title: r.title,
+            yields: r.kind != Kind::Specific,
         },
         regex: Some(regex),
         name_groups,
