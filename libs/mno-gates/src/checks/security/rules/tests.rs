@@ -71,3 +71,11 @@ fn github_token_checksum_is_validated() {
     assert_eq!(crc32_base62(&format!("ghp_{body}000000")), Check::Unknown);
     assert_eq!(crc32(b"123456789"), 0xCBF4_3926, "the CRC-32 check value");
 }
+
+#[test]
+fn every_rule_is_listed_in_the_gates_documentation() {
+    let doc = include_str!("../../../../../../docs/gates.md");
+    for r in builtin() {
+        assert!(doc.contains(&format!("`{}`", r.id)), "docs/gates.md does not list {}", r.id);
+    }
+}
