@@ -8,18 +8,22 @@
 
 use std::path::{Path, PathBuf};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
 use super::filters::{
     classes, decoded_placeholder, has_mixed_classes, is_constant_name, is_hash_hex,
-    is_known_example, is_path_or_url, is_reference_name, is_slug, is_uuid, is_weak_default,
+    is_known_example, is_path_or_url, is_reference_name, is_resource_path, is_slug, is_uuid,
+    is_weak_default,
 };
 pub use super::filters::{is_placeholder, shannon_entropy};
 use super::gitleaks::{Allowlist, CustomRules, Target};
 use super::rules::{Check, Kind, RuleDef, builtin};
 use crate::config::SecurityConfig;
 use crate::error::GateError;
+
+/// Keywords are cut to this many characters for the prefilter.
+const MAX_KEYWORD: usize = 10;
 
 /// How far past its first line a multi-line match (a key block's body) is looked for.
 const MULTILINE_WINDOW: usize = 4096;
@@ -140,7 +144,9 @@ impl Detector {
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<u32>> = Vec::new();
         let mut add_keyword = |k: &str, i: u32, kws: &mut Vec<String>| {
-            let k = k.to_ascii_lowercase();
+            // A keyword's first bytes are as selective as the whole, and short keywords
+            // keep the automaton small enough to stay in cache.
+            let k: String = k.to_ascii_lowercase().chars().take(MAX_KEYWORD).collect();
             match kws.iter().position(|x| *x == k) {
                 Some(p) => keyword_rules[p].push(i),
                 None => {
@@ -182,9 +188,12 @@ impl Detector {
             .unicode(false)
             .build()
             .map_err(|e| pattern_error("kubernetes data", "", e))?;
+        // A DFA: one table lookup per byte however many keywords there are (the NFA the
+        // builder picks for a few hundred patterns is several times slower on this search).
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)
             .map_err(|e| pattern_error("rule keywords", "", e))?;
         let allow = allow_regexes
@@ -497,6 +506,12 @@ impl Detector {
             .any(|a| a.applies_to(rule.info.id) && a.allows(&t))
     }
 
+    /// The generic entropy floor; hex (at most 4 bits a character) gets 3.0 from 32 characters.
+    fn random_enough(&self, secret: &str, entropy: f64) -> bool {
+        let hex = secret.len() >= 32 && secret.bytes().all(|b| b.is_ascii_hexdigit());
+        entropy >= self.entropy_threshold || hex && entropy >= self.entropy_threshold.min(3.0)
+    }
+
     fn plausible(&self, rule: &Compiled, secret: &str, name: Option<&[u8]>) -> bool {
         let entropy = shannon_entropy(secret);
         if !rule.builtin {
@@ -521,7 +536,7 @@ impl Detector {
                 !stand_in && entropy >= rule.min_entropy
             }
             Kind::Generic => {
-                entropy >= self.entropy_threshold
+                self.random_enough(secret, entropy)
                     && !is_placeholder(secret)
                     && secret.bytes().any(|b| b.is_ascii_digit())
                     && has_mixed_classes(secret)
@@ -529,7 +544,17 @@ impl Detector {
                     && !is_uuid(secret)
                     && !is_path_or_url(secret)
                     && !is_slug(secret)
+                    && !is_resource_path(secret)
                     && !decoded_placeholder(secret)
+            }
+            // A token or key in a password-like position (a URL's `?token=`) is judged as one.
+            Kind::Password if name.as_deref().is_some_and(|n| !is_password_name(n)) => {
+                self.random_enough(secret, entropy)
+                    && !is_placeholder(secret)
+                    && secret.bytes().any(|b| b.is_ascii_digit())
+                    && has_mixed_classes(secret)
+                    && !is_uuid(secret)
+                    && !is_resource_path(secret)
             }
             Kind::Password => plausible_password(secret, name.as_deref()),
         }
@@ -546,11 +571,7 @@ fn plausible_password(s: &str, name: Option<&str>) -> bool {
         return false;
     }
     // Hex of a hash's length under a password name is a stored hash, not the password.
-    let password_name = name.is_none_or(|n| {
-        let n = n.to_ascii_lowercase();
-        n.contains("pass") || n.contains("pwd")
-    });
-    if password_name && is_hash_hex(s) {
+    if name.is_none_or(is_password_name) && is_hash_hex(s) || is_resource_path(s) {
         return false;
     }
     // Code, not a literal: a call, a path (`Config::PASSWORD`), a Terraform reference.
@@ -564,6 +585,12 @@ fn plausible_password(s: &str, name: Option<&str>) -> bool {
     let n = [lower, upper, digit, symbol].iter().filter(|&&x| x).count();
     (n >= 3 || (n == 2 && (digit || symbol) && s.len() >= 12 && shannon_entropy(s) >= 3.3))
         && shannon_entropy(s) >= 2.5
+}
+
+/// A name that says password (rather than token or key).
+fn is_password_name(n: &str) -> bool {
+    let n = n.to_ascii_lowercase();
+    n.contains("pass") || n.contains("pwd") || n.contains("pswd")
 }
 
 /// A shell or CI variable inside the value (`glcbt-$CI_JOB_TOKEN`, `pre${X}`, `$(cat f)`).

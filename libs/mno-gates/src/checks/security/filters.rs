@@ -253,6 +253,22 @@ pub fn is_slug(s: &str) -> bool {
             >= 1
 }
 
+/// A reference to a resource (`owner/repo#assets/app-credentials`, `host.example.com:1234/x`):
+/// lowercase words and numbers between `/`, `#`, `:` and `@`, not random characters.
+pub fn is_resource_path(s: &str) -> bool {
+    let parts: Vec<&str> = s
+        .split(['/', '#', ':', '@', '?', '='])
+        .filter(|p| !p.is_empty())
+        .collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            p.split(['-', '_', '.']).all(|w| {
+                let letters = w.bytes().take_while(|b| b.is_ascii_lowercase()).count();
+                w.bytes().skip(letters).all(|b| b.is_ascii_digit())
+            })
+        })
+}
+
 /// Hex of a hash's length (MD5, SHA-1, SHA-256, SHA-512).
 pub fn is_hash_hex(s: &str) -> bool {
     matches!(s.len(), 32 | 40 | 64 | 128) && s.bytes().all(|b| b.is_ascii_hexdigit())

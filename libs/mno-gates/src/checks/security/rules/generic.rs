@@ -146,6 +146,7 @@ pub const RULES: &[RuleDef] = &[
         "conn = \"Server=sql01;Database=app;User Id=sa;Password=<password>;\"",
         "https://example.com/reset?token=abc",
         "window.location = '/login?next=/home&key=value'",
+        "[![codecov](https://codecov.io/gh/acme/app/graph/badge.svg?token=yt4XSmQNKQ)](https://codecov.io)",
     ]),
     rule(
         "password-in-connect-call",
@@ -223,7 +224,7 @@ pub const RULES: &[RuleDef] = &[
     rule(
         "markup-password",
         "password or token in XML/HTML configuration",
-        &["pass", "pwd", "secret", "token", "key"],
+        &["pass", "pwd", "secret", "token", "api_key>", "api-key>", "apikey>"],
         concat!(
             r#"(?i)(?:<(?P<name>[\w.:\-]*(?:passw(?:or)?d|pass\b|pwd|secret|token|api[_\-]?key)[\w.:\-]*)>([^<\s]{6,})</|"#,
             r#"(?:name|key)=\\?"(?P<name2>[\w.\-]*(?:passw(?:or)?d|pwd|secret|token|api[_\-]?key)[\w.\-]*)\\?"\s+value=\\?"([^"\\]{6,})\\?")"#
@@ -278,6 +279,7 @@ pub const RULES: &[RuleDef] = &[
         "password = \"P@ssw0rd123!\"",
         ".password-input:focus,",
         "bypass_cache = true",
+        "/// https://user@pass:example.com:1234/foo/bar?baz#quux",
     ]),
     // Tokens and keys assigned to a secret-like name: must look random.
     rule(
@@ -308,6 +310,7 @@ pub const RULES: &[RuleDef] = &[
         "token: {{ secrets.GITHUB_TOKEN }}",
         "csrf_token_field = \"csrf_token_input_name\"",
         "request_token: 550e8400-e29b-41d4-a716-446655440000",
+        "  credentials: yegor256/home#assets/crates-credentials",
         "secret_key = \"replace-me-with-a-real-key\"",
     ]),
     // A bearer token in code or a curl command; yields to the specific rules (JWT, …).

@@ -76,6 +76,10 @@ fn github_token_checksum_is_validated() {
 fn every_rule_is_listed_in_the_gates_documentation() {
     let doc = include_str!("../../../../../../docs/gates.md");
     for r in builtin() {
-        assert!(doc.contains(&format!("`{}`", r.id)), "docs/gates.md does not list {}", r.id);
+        assert!(
+            doc.contains(&format!("`{}`", r.id)),
+            "docs/gates.md does not list {}",
+            r.id
+        );
     }
 }
