@@ -45,11 +45,26 @@ pub struct Label {
 }
 
 /// What was written: planted labels, and the kind of look-alike on each other line.
+#[derive(Default)]
 pub struct Corpus {
     pub planted: Vec<Label>,
     pub lookalikes: Vec<Label>,
     /// Every planted secret value (for the redaction test).
     pub secrets: Vec<String>,
+}
+
+impl Corpus {
+    /// Add a corpus written under the sub-folder `prefix`.
+    pub fn absorb(&mut self, other: Corpus, prefix: &str) {
+        let moved = |l: Label| Label {
+            file: format!("{prefix}/{}", l.file),
+            ..l
+        };
+        self.planted.extend(other.planted.into_iter().map(moved));
+        self.lookalikes
+            .extend(other.lookalikes.into_iter().map(moved));
+        self.secrets.extend(other.secrets);
+    }
 }
 
 fn filler(ext: &str, comment: &str, rng: &mut Rng) -> String {

@@ -14,7 +14,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use super::filters::{
     classes, decoded_placeholder, has_mixed_classes, is_constant_name, is_hash_hex,
     is_known_example, is_path_or_url, is_reference_name, is_resource_path, is_slug, is_uuid,
-    is_weak_default,
+    is_weak_default, looks_like_code,
 };
 pub use super::filters::{is_placeholder, shannon_entropy};
 use super::gitleaks::{Allowlist, CustomRules, Target};
@@ -401,6 +401,11 @@ impl Detector {
                     continue;
                 }
                 let text = String::from_utf8_lossy(secret.as_bytes()).into_owned();
+                // Quoted, or an XML element's text.
+                let quoted = s > 0 && matches!(window[s - 1], b'"' | b'\'' | b'`' | b'>');
+                if !quoted && rule.kind != Kind::Specific && looks_like_code(&text) {
+                    continue;
+                }
                 if !self.plausible(rule, &text, name) {
                     continue;
                 }

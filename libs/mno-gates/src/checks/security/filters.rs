@@ -104,8 +104,9 @@ fn has_angle_placeholder(s: &str) -> bool {
                 .iter()
                 .position(|&d| d == b'>')
                 .is_some_and(|len| {
-                    len >= 2
-                        && b[i + 1..i + 1 + len]
+                    let inner = &b[i + 1..i + 1 + len];
+                    inner.iter().filter(|d| d.is_ascii_alphabetic()).count() >= 3
+                        && inner
                             .iter()
                             .all(|d| d.is_ascii_alphanumeric() || b" _-.:/".contains(d))
                 })
@@ -269,6 +270,27 @@ pub fn is_resource_path(s: &str) -> bool {
         })
 }
 
+/// An unquoted value that is an expression (a call, an index, a statement's end) or
+/// markup (a Markdown link, a URL).
+pub fn looks_like_code(s: &str) -> bool {
+    let ident_head = s
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'$' | b':'))
+        .count();
+    let rest = &s[ident_head..];
+    s.ends_with(';')
+        || s.ends_with(',')
+        || s.contains("](")
+        || s.contains("://")
+        // A block opener (`if check(x, n=12):`), or a call's unbalanced closing parenthesis.
+        || s.ends_with(':')
+        || s.ends_with('{')
+        || (s.ends_with(')') && s.matches(')').count() > s.matches('(').count())
+        || (ident_head > 0
+            && (rest.starts_with('(') || rest.starts_with('['))
+            && (s.ends_with(')') || s.ends_with(']')))
+}
+
 /// Hex of a hash's length (MD5, SHA-1, SHA-256, SHA-512).
 pub fn is_hash_hex(s: &str) -> bool {
     matches!(s.len(), 32 | 40 | 64 | 128) && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -384,7 +406,10 @@ pub fn decoded_placeholder(s: &str) -> bool {
     match base64::engine::general_purpose::STANDARD.decode(s) {
         Ok(raw) if raw.iter().all(|b| (0x20..0x7f).contains(b)) => {
             let text = String::from_utf8_lossy(&raw);
-            is_placeholder(&text) || is_weak_default(&text)
+            is_placeholder(&text)
+                || is_weak_default(&text)
+                || is_slug(&text)
+                || is_resource_path(&text)
         }
         _ => false,
     }

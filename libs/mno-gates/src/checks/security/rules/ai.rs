@@ -89,7 +89,7 @@ pub const RULES: &[RuleDef] = &[
         "cohere-api-key",
         "Cohere API key",
         &["cohere", "co_api_key"],
-        r#"(?i)(?:cohere|co_api_key).{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9]{40})\b"#,
+        r#"(?i)(?:cohere|co_api_key).{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9]{40})\b"#,
         3.5,
     )
     .pos(&["COHERE_API_KEY={a:40}"])
@@ -98,7 +98,7 @@ pub const RULES: &[RuleDef] = &[
         "mistral-api-key",
         "Mistral AI API key",
         &["mistral"],
-        r#"(?i)mistral.{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9]{32})\b"#,
+        r#"(?i)mistral.{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9]{32})\b"#,
         3.5,
     )
     .pos(&["MISTRAL_API_KEY={a:32}"])
@@ -107,7 +107,7 @@ pub const RULES: &[RuleDef] = &[
         "deepseek-api-key",
         "DeepSeek API key",
         &["deepseek"],
-        r#"(?i)deepseek.{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?(sk-[a-f0-9]{32})\b"#,
+        r#"(?i)deepseek.{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?(sk-[a-f0-9]{32})\b"#,
         3.0,
     )
     .pos(&["DEEPSEEK_API_KEY=sk-{h:32}"])
@@ -116,7 +116,7 @@ pub const RULES: &[RuleDef] = &[
         "wandb-api-key",
         "Weights & Biases API key",
         &["wandb"],
-        r#"(?i)wandb.{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([a-f0-9]{40})\b"#,
+        r#"(?i)wandb.{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([a-f0-9]{40})\b"#,
         3.0,
     )
     .pos(&["WANDB_API_KEY={h:40}"])

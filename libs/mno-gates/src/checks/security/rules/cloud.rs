@@ -222,7 +222,7 @@ pub const RULES: &[RuleDef] = &[
         "heroku-api-key",
         "Heroku API key",
         &["heroku"],
-        r#"(?i)heroku.{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
+        r#"(?i)heroku.{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
         3.0,
     )
     .pos(&["HEROKU_API_KEY={uuid}", "heroku_api_key = \"{uuid}\""])
@@ -240,7 +240,7 @@ pub const RULES: &[RuleDef] = &[
         "cloudflare-api-token",
         "Cloudflare API token",
         &["cloudflare", "cf_api", "cf-api"],
-        r#"(?i)(?:cloudflare|cf[_\-]api).{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9_\-]{40})(?:[^A-Za-z0-9_\-]|$)"#,
+        r#"(?i)(?:cloudflare|cf[_\-]api).{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9_\-]{40})(?:[^A-Za-z0-9_\-]|$)"#,
         3.5,
     )
     .pos(&["CLOUDFLARE_API_TOKEN={u:40}"])
@@ -249,7 +249,7 @@ pub const RULES: &[RuleDef] = &[
         "cloudflare-global-api-key",
         "Cloudflare global API key",
         &["cloudflare", "cf_api", "cf-api"],
-        r#"(?i)(?:cloudflare|cf[_\-]api).{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([a-f0-9]{37})\b"#,
+        r#"(?i)(?:cloudflare|cf[_\-]api).{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([a-f0-9]{37})\b"#,
         3.0,
     )
     .pos(&["cloudflare_api_key: {h:37}"])
@@ -267,7 +267,7 @@ pub const RULES: &[RuleDef] = &[
         "fastly-api-token",
         "Fastly API token",
         &["fastly"],
-        r#"(?i)fastly.{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9_\-]{32})(?:[^A-Za-z0-9_\-]|$)"#,
+        r#"(?i)fastly.{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9_\-]{32})(?:[^A-Za-z0-9_\-]|$)"#,
         3.5,
     )
     .pos(&["FASTLY_API_TOKEN={u:32}"])
@@ -276,7 +276,7 @@ pub const RULES: &[RuleDef] = &[
         "ibm-cloud-api-key",
         "IBM Cloud API key",
         &["ibm"],
-        r#"(?i)ibm.{0,30}?(?:key|token).{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9_\-]{44})(?:[^A-Za-z0-9_\-]|$)"#,
+        r#"(?i)ibm.{0,30}?(?:key|token).{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9_\-]{44})(?:[^A-Za-z0-9_\-]|$)"#,
         3.5,
     )
     .pos(&["IBMCLOUD_API_KEY={u:44}"])
@@ -285,7 +285,7 @@ pub const RULES: &[RuleDef] = &[
         "linode-token",
         "Linode (Akamai) API token",
         &["linode"],
-        r#"(?i)linode.{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([a-f0-9]{64})\b"#,
+        r#"(?i)linode.{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([a-f0-9]{64})\b"#,
         3.0,
     )
     .pos(&["LINODE_TOKEN={h:64}"])
@@ -294,7 +294,7 @@ pub const RULES: &[RuleDef] = &[
         "scaleway-secret-key",
         "Scaleway secret key",
         &["scw_secret", "scaleway"],
-        r#"(?i)(?:scw_secret|scaleway).{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
+        r#"(?i)(?:scw_secret|scaleway).{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
         3.0,
     )
     .pos(&["SCW_SECRET_KEY={uuid}"])
@@ -303,7 +303,7 @@ pub const RULES: &[RuleDef] = &[
         "vultr-api-key",
         "Vultr API key",
         &["vultr"],
-        r#"(?i)vultr.{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Z0-9]{36})\b"#,
+        r#"(?i)vultr.{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Z0-9]{36})\b"#,
         3.5,
     )
     .pos(&["VULTR_API_KEY={U:36}"])
@@ -330,7 +330,7 @@ pub const RULES: &[RuleDef] = &[
         "vercel-token",
         "Vercel access token",
         &["vercel"],
-        r#"(?i)vercel.{0,30}?(?:token|key).{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9]{24})\b"#,
+        r#"(?i)vercel.{0,30}?(?:token|key).{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9]{24})\b"#,
         3.5,
     )
     .pos(&["VERCEL_TOKEN={a:24}"])

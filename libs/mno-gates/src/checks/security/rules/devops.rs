@@ -17,7 +17,7 @@ pub const RULES: &[RuleDef] = &[
         "vault-legacy-token",
         "HashiCorp Vault token (legacy s. format)",
         &["vault"],
-        r#"(?i)vault.{0,30}?token.{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?(s\.[A-Za-z0-9]{24})\b"#,
+        r#"(?i)vault.{0,30}?token.{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?(s\.[A-Za-z0-9]{24})\b"#,
         3.5,
     )
     .pos(&["VAULT_TOKEN=s.{a:24}"])
@@ -62,7 +62,7 @@ pub const RULES: &[RuleDef] = &[
         "confluent-api-key",
         "Confluent Cloud API key",
         &["confluent"],
-        r#"(?i)confluent.{0,30}?(?:key|id).{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Z0-9]{16})\b"#,
+        r#"(?i)confluent.{0,30}?(?:key|id).{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Z0-9]{16})\b"#,
         3.0,
     )
     .pos(&["CONFLUENT_CLOUD_API_KEY={U:16}"])
@@ -71,7 +71,7 @@ pub const RULES: &[RuleDef] = &[
         "confluent-api-secret",
         "Confluent Cloud API secret",
         &["confluent"],
-        r#"(?i)confluent.{0,30}?secret.{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9+/]{64})(?:[^A-Za-z0-9+/]|$)"#,
+        r#"(?i)confluent.{0,30}?secret.{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9+/]{64})(?:[^A-Za-z0-9+/]|$)"#,
         3.5,
     )
     .pos(&["CONFLUENT_CLOUD_API_SECRET={b:64}"])
@@ -160,8 +160,8 @@ pub const RULES: &[RuleDef] = &[
     rule(
         "datadog-api-key",
         "Datadog API key",
-        &["datadog", "dd_api_key", "dd-api-key", "ddapikey"],
-        r#"(?i)(?:datadog|dd[_\-]?api[_\-]?key).{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([a-f0-9]{32})\b"#,
+        &["datadog", "dd_api_key", "dd-api-key", "ddapikey", "dd.api.key"],
+        r#"(?i)(?:datadog|dd[_\-.]?api[_\-.]?key).{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([a-f0-9]{32})\b"#,
         3.0,
     )
     .pos(&["DD_API_KEY={h:32}", "  datadog_api_key: \"{h:32}\""])
@@ -179,7 +179,7 @@ pub const RULES: &[RuleDef] = &[
         "pagerduty-api-key",
         "PagerDuty API key",
         &["pagerduty"],
-        r#"(?i)pagerduty.{0,30}?(?:key|token).{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9_+\-]{20})(?:[^A-Za-z0-9_+\-]|$)"#,
+        r#"(?i)pagerduty.{0,30}?(?:key|token).{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9_+\-]{20})(?:[^A-Za-z0-9_+\-]|$)"#,
         3.5,
     )
     .pos(&["PAGERDUTY_TOKEN=u+{a:18}"])
@@ -206,7 +206,7 @@ pub const RULES: &[RuleDef] = &[
         "snyk-token",
         "Snyk API token",
         &["snyk"],
-        r#"(?i)snyk.{0,30}?(?:token|key).{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
+        r#"(?i)snyk.{0,30}?(?:token|key).{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
         3.0,
     )
     .pos(&["SNYK_TOKEN={uuid}"])
@@ -215,7 +215,7 @@ pub const RULES: &[RuleDef] = &[
         "codecov-token",
         "Codecov upload token",
         &["codecov"],
-        r#"(?i)codecov.{0,30}?token.{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
+        r#"(?i)codecov.{0,30}?token.{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
         3.0,
     )
     .pos(&["CODECOV_TOKEN={uuid}"])
@@ -323,7 +323,7 @@ pub const RULES: &[RuleDef] = &[
         "okta-api-token",
         "Okta API token",
         &["okta"],
-        r#"(?i)okta.{0,30}?(?:token|key).{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?(00[A-Za-z0-9_\-]{40})(?:[^A-Za-z0-9_\-]|$)"#,
+        r#"(?i)okta.{0,30}?(?:token|key).{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?(00[A-Za-z0-9_\-]{40})(?:[^A-Za-z0-9_\-]|$)"#,
         3.5,
     )
     .pos(&["OKTA_API_TOKEN=00{u:40}"])

@@ -19,7 +19,7 @@ macro_rules! pw_name {
 /// Words in a name that mark a token or key (passwords have their own rule).
 macro_rules! secret_name {
     () => {
-        r"(?P<name>[\w.\-]*(?:secret|token|api[_\-]?key|apikey|auth[_\-]?key|credentials?|private[_\-]?key|access[_\-]?key|client[_\-]?key|signing[_\-]?key|encryption[_\-]?key|master[_\-]?key|app[_\-]?key)[\w.\-]*)"
+        r"(?P<name>[\w.\-]*(?:secret|token|api[_\-.]?key|apikey|auth[_\-.]?key|credentials?|private[_\-.]?key|access[_\-.]?key|client[_\-.]?key|signing[_\-.]?key|encryption[_\-.]?key|master[_\-.]?key|app[_\-.]?key)[\w.\-]*)"
     };
 }
 
@@ -32,10 +32,11 @@ macro_rules! assign {
     };
 }
 
-/// A quoted value (any quoting, JSON-escaped too), or an unquoted one ending its line.
+/// A quoted value (any quoting, JSON-escaped too), or an unquoted one ending its line
+/// (code such as `get_token(x);` or `tokens[0]` is told apart by the filters).
 macro_rules! value {
     () => {
-        r#"(?:\\?"((?:[^"\\\s]|\\[^"\s]){6,})\\?"|'([^'\s\\]{6,})'|`([^`\s]{6,})`|([^\s'"`,;(){}\[\]<>]{6,})\s*(?:#.*|//.*)?\r?$)"#
+        r#"(?:\\?"((?:[^"\\\s]|\\[^"\s]){6,})\\?"|'([^'\s\\]{6,})'|`([^`\s]{6,})`|([^\s'"`]{6,})\s*(?:#.*|//.*)?\r?$)"#
     };
 }
 
@@ -290,7 +291,7 @@ pub const RULES: &[RuleDef] = &[
             "credential", "private_key", "private-key", "access_key", "access-key",
             "client_key", "signing_key", "encryption_key", "master_key", "app_key", "appkey",
             "privatekey", "accesskey", "clientkey", "signingkey", "encryptionkey", "masterkey",
-            "authkey",
+            "authkey", "api.key", "access.key", "private.key",
         ],
         concat!("(?i)", secret_name!(), assign!(), value!()),
         3.5,

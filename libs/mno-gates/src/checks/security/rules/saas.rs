@@ -151,7 +151,7 @@ pub const RULES: &[RuleDef] = &[
         "mailgun-webhook-signing-key",
         "Mailgun webhook signing key",
         &["mailgun"],
-        r#"(?i)mailgun.{0,30}?(?:signing|webhook).{0,20}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([0-9a-f]{32})\b"#,
+        r#"(?i)mailgun.{0,30}?(?:signing|webhook).{0,20}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([0-9a-f]{32})\b"#,
         3.0,
     )
     .pos(&["MAILGUN_WEBHOOK_SIGNING_KEY={h:32}"])
@@ -169,7 +169,7 @@ pub const RULES: &[RuleDef] = &[
         "mandrill-api-key",
         "Mandrill API key",
         &["mandrill"],
-        r#"(?i)mandrill.{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9_\-]{22})(?:[^A-Za-z0-9_\-]|$)"#,
+        r#"(?i)mandrill.{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9_\-]{22})(?:[^A-Za-z0-9_\-]|$)"#,
         3.5,
     )
     .pos(&["MANDRILL_API_KEY={a:22}"])
@@ -178,7 +178,7 @@ pub const RULES: &[RuleDef] = &[
         "postmark-server-token",
         "Postmark server token",
         &["postmark"],
-        concat!(r#"(?i)postmark.{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?("#, "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", r")\b"),
+        concat!(r#"(?i)postmark.{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?("#, "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", r")\b"),
         3.0,
     )
     .pos(&["POSTMARK_SERVER_TOKEN={uuid}"])
@@ -196,7 +196,7 @@ pub const RULES: &[RuleDef] = &[
         "mailjet-api-key",
         "Mailjet API key or secret",
         &["mailjet", "mj_apikey"],
-        r#"(?i)(?:mailjet|mj_apikey).{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([a-f0-9]{32})\b"#,
+        r#"(?i)(?:mailjet|mj_apikey).{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([a-f0-9]{32})\b"#,
         3.0,
     )
     .pos(&["MJ_APIKEY_PRIVATE={h:32}"])
@@ -312,7 +312,7 @@ pub const RULES: &[RuleDef] = &[
         "facebook-app-secret",
         "Facebook (Meta) app secret",
         &["facebook", "fb_app_secret", "fb_secret"],
-        r#"(?i)(?:facebook|fb_(?:app_)?secret).{0,30}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([a-f0-9]{32})\b"#,
+        r#"(?i)(?:facebook|fb_(?:app_)?secret).{0,30}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([a-f0-9]{32})\b"#,
         3.0,
     )
     .pos(&["FACEBOOK_APP_SECRET={h:32}"])
@@ -330,7 +330,7 @@ pub const RULES: &[RuleDef] = &[
         "algolia-admin-key",
         "Algolia admin API key",
         &["algolia"],
-        r#"(?i)algolia.{0,30}?(?:admin|key|secret).{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([a-f0-9]{32})\b"#,
+        r#"(?i)algolia.{0,30}?(?:admin|key|secret).{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([a-f0-9]{32})\b"#,
         3.0,
     )
     .pos(&["ALGOLIA_ADMIN_KEY={h:32}"])
@@ -348,7 +348,7 @@ pub const RULES: &[RuleDef] = &[
         "zendesk-api-token",
         "Zendesk API token",
         &["zendesk"],
-        r#"(?i)zendesk.{0,30}?(?:token|key).{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9]{40})\b"#,
+        r#"(?i)zendesk.{0,30}?(?:token|key).{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9]{40})\b"#,
         3.5,
     )
     .pos(&["ZENDESK_API_TOKEN={a:40}"])

@@ -133,7 +133,7 @@ pub const RULES: &[RuleDef] = &[
         "atlassian-legacy-api-token",
         "Atlassian (Jira/Confluence) API token",
         &["jira", "confluence", "atlassian"],
-        r#"(?i)(?:jira|confluence|atlassian).{0,30}?(?:token|key|secret).{0,10}?['"\x60]?\s*(?:=|:|=>)\s*['"\x60]?([A-Za-z0-9]{24})\b"#,
+        r#"(?i)(?:jira|confluence|atlassian).{0,30}?(?:token|key|secret).{0,10}?['"\x60]?\s*(?:=|:|=>|,)\s*['"\x60]?([A-Za-z0-9]{24})\b"#,
         3.5,
     )
     .pos(&["JIRA_API_TOKEN={a:24}"])
