@@ -89,10 +89,34 @@ pub fn is_placeholder(secret: &str) -> bool {
         || secret.starts_with('{') && secret.ends_with('}')
         || secret.starts_with('[') && secret.ends_with(']')
         || has_angle_placeholder(secret)
+        || has_format_slot(secret)
     {
         return true;
     }
     is_filler(secret)
+}
+
+/// A format or template slot (`{name}`, `{0}`, `{key:>8}`): text built at run time.
+fn has_format_slot(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c == b'{'
+            && b[i + 1..]
+                .iter()
+                .position(|&d| d == b'}')
+                .is_some_and(|len| {
+                    let inner = &b[i + 1..i + 1 + len];
+                    let name_len = inner
+                        .iter()
+                        .take_while(|d| d.is_ascii_alphanumeric() || **d == b'_')
+                        .count();
+                    let name = &inner[..name_len];
+                    let spec = &inner[name_len..];
+                    (name.first().is_some_and(|d| d.is_ascii_lowercase())
+                        || name.iter().all(u8::is_ascii_digit))
+                        && (spec.is_empty() || spec[0] == b':' && spec.len() <= 8)
+                })
+    })
 }
 
 /// `<token>`, `<your key here>`: a word in angle brackets (a lone `<` is just a character).
@@ -305,6 +329,11 @@ pub fn is_path_or_url(s: &str) -> bool {
     let path = ["/", "./", "../", "~/"].iter().any(|p| s.starts_with(p))
         && path_chars
         && s.matches('/').count() >= 2;
+    // A relative file path: `app/settings.py`, `certs/server.pem`.
+    let extension = s.rsplit_once('.').is_some_and(|(_, e)| {
+        (1..=5).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_lowercase())
+    });
+    let path = path || (path_chars && s.contains('/') && extension);
     path || [
         "http://", "https://", "file:", "s3://", "gs://", "vault:", "arn:",
     ]

@@ -319,10 +319,15 @@ pub const RULES: &[RuleDef] = &[
         "authorization-bearer",
         "bearer token",
         &["bearer"],
-        r"(?i)\bbearer\s+([A-Za-z0-9_\-.=+/~]{20,})",
+        // The token must end where the value does (not at a `{template}` or `...`).
+        r#"(?i)\bbearer\s+([A-Za-z0-9_\-.=+/~]{20,})(?:$|[\s"'\x60,;)\]}\\<&])"#,
         3.5,
     )
     .kind(Kind::Generic)
     .pos(&["curl -H \"Authorization: Bearer {a:40}\" https://api.internal/v2"])
-    .neg(&["-H \"Authorization: Bearer $API_TOKEN\"", "Authorization: Bearer <token>"]),
+    .neg(&[
+        "-H \"Authorization: Bearer $API_TOKEN\"",
+        "Authorization: Bearer <token>",
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ{payload}",
+    ]),
 ];
