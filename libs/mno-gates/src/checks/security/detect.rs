@@ -12,9 +12,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
 use super::filters::{
-    classes, decoded_placeholder, has_mixed_classes, is_constant_name, is_hash_hex,
-    is_known_example, is_path_or_url, is_reference_name, is_resource_path, is_slug, is_uuid,
-    is_weak_default, looks_like_code,
+    classes, decoded_placeholder, has_mixed_classes, is_constant_name, is_example_host,
+    is_hash_hex, is_known_example, is_path_or_url, is_reference_name, is_resource_path, is_slug,
+    is_uuid, is_weak_default, looks_like_code,
 };
 pub use super::filters::{is_placeholder, shannon_entropy};
 use super::gitleaks::{Allowlist, CustomRules, Target};
@@ -403,8 +403,19 @@ impl Detector {
                 let text = String::from_utf8_lossy(secret.as_bytes()).into_owned();
                 // Quoted, or an XML element's text.
                 let quoted = s > 0 && matches!(window[s - 1], b'"' | b'\'' | b'`' | b'>');
-                if !quoted && rule.kind != Kind::Specific && looks_like_code(&text) {
-                    continue;
+                if !quoted && rule.kind != Kind::Specific {
+                    // An unquoted value after `,` is a call's argument, not data.
+                    let before = window[..s].trim_ascii_end();
+                    if looks_like_code(&text) || before.ends_with(b",") {
+                        continue;
+                    }
+                }
+                if rule.info.id.ends_with("-url") || rule.info.id == "connection-string-password" {
+                    let host = &window[e..whole.end()];
+                    let host = String::from_utf8_lossy(host.strip_prefix(b"@").unwrap_or(host));
+                    if is_example_host(&host) && shannon_entropy(&text) < 3.0 {
+                        continue;
+                    }
                 }
                 if !self.plausible(rule, &text, name) {
                     continue;

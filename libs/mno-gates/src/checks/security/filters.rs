@@ -304,6 +304,9 @@ pub fn looks_like_code(s: &str) -> bool {
     let rest = &s[ident_head..];
     s.ends_with(';')
         || s.ends_with(',')
+        || s.ends_with('(')
+        // `name::path` after a `:` separator: a Rust or C++ path.
+        || s.starts_with(':')
         || s.contains("](")
         || s.contains("://")
         // A block opener (`if check(x, n=12):`), or a call's unbalanced closing parenthesis.
@@ -313,6 +316,21 @@ pub fn looks_like_code(s: &str) -> bool {
         || (ident_head > 0
             && (rest.starts_with('(') || rest.starts_with('['))
             && (s.ends_with(')') || s.ends_with(']')))
+}
+
+/// A documentation host (RFC 2606 names, loopback): credentials shown there are examples
+/// when they are also short or wordy.
+pub fn is_example_host(host: &str) -> bool {
+    let h = host.to_ascii_lowercase();
+    let h = h.split([':', '/']).next().unwrap_or_default();
+    ["example.com", "example.org", "example.net"]
+        .iter()
+        .any(|d| h == *d || h.ends_with(&format!(".{d}")))
+        || [".example", ".test", ".invalid", ".localhost"]
+            .iter()
+            .any(|t| h.ends_with(t))
+        || h == "localhost"
+        || h.starts_with("127.")
 }
 
 /// Hex of a hash's length (MD5, SHA-1, SHA-256, SHA-512).

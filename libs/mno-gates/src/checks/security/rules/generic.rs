@@ -90,7 +90,7 @@ pub const RULES: &[RuleDef] = &[
         "connection-string-password",
         "password in a connection string",
         &["postgres", "mysql", "mariadb", "mongodb", "redis", "amqp", "mssql", "sqlserver", "cockroach", "clickhouse", "neo4j", "couchdb", "oracle"],
-        r#"(?i)\b(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|cockroachdb|clickhouse|neo4j(?:\+s)?|bolt|couchdbs?|oracle)://[^\s:/@'"]*:([^\s'"]{3,}?)@[A-Za-z0-9.\-_\[\]]+(?:[:/?,;'"\s\\]|$)"#,
+        r#"(?i)\b(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|cockroachdb|clickhouse|neo4j(?:\+s)?|bolt|couchdbs?|oracle)://[^\s:/@'"]*:([^\s'"/]{3,}?)@[A-Za-z0-9.\-_\[\]]+(?:[:/?,;'"\s\\]|$)"#,
         2.0,
     )
     .pos(&[
@@ -110,7 +110,7 @@ pub const RULES: &[RuleDef] = &[
         "basic-auth-url",
         "credentials in a URL",
         &["://", ":\\/\\/"],
-        r#"(?i)\b(?:https?|ftps?|sftp|ssh|git|smtps?|ldaps?|wss?|svn|imaps?|pop3s?|nntp|socks5h?)://[^\s:/@'"<>()\[\]{}]+:([^\s'"]+?)@[A-Za-z0-9.\-_\[\]]+(?:[:/?#'"\s,;)\\]|$)"#,
+        r#"(?i)\b(?:https?|ftps?|sftp|ssh|git|smtps?|ldaps?|wss?|svn|imaps?|pop3s?|nntp|socks5h?)://[^\s:/@'"<>()\[\]{}]+:([^\s'"/]+?)@[A-Za-z0-9.\-_\[\]]+(?:[:/?#'"\s,;)\\]|$)"#,
         2.0,
     )
     .pos(&[
@@ -124,6 +124,8 @@ pub const RULES: &[RuleDef] = &[
         "http://admin:admin@localhost:8080",
         "https://user:<token>@github.com/org/repo",
         "see https://example.com/a:b@c",
+        "    \"input\": \"https://localhost:3000/jqueryui@1.2.3\",",
+        "/// assert_eq!(url.as_str(), \"ftp://user1:secre1@example.com/\");",
     ]),
     rule(
         "password-in-url-parameter",
@@ -279,6 +281,7 @@ pub const RULES: &[RuleDef] = &[
         "db_password_file: /run/secrets/db_password_v2",
         "password = \"P@ssw0rd123!\"",
         ".password-input:focus,",
+        "            .decrypt(password, self.encrypted_data)?",
         "bypass_cache = true",
         "/// https://user@pass:example.com:1234/foo/bar?baz#quux",
     ]),
@@ -310,6 +313,7 @@ pub const RULES: &[RuleDef] = &[
         "api_key: \"<your-api-key-here>\"",
         "token: {{ secrets.GITHUB_TOKEN }}",
         "csrf_token_field = \"csrf_token_input_name\"",
+        "        let key = PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(",
         "request_token: 550e8400-e29b-41d4-a716-446655440000",
         "  credentials: yegor256/home#assets/crates-credentials",
         "secret_key = \"replace-me-with-a-real-key\"",
