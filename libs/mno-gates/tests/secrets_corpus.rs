@@ -83,6 +83,13 @@ fn planted_credentials_are_found_with_recall_95_and_precision_97_percent() {
             line_of(&m.file, m.line)
         );
     }
+    let mut fp_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, _, _, what) in &s.false_positives {
+        *fp_by_kind.entry(what.as_str()).or_default() += 1;
+    }
+    for (kind, n) in &fp_by_kind {
+        eprintln!("  {n} false positive(s) on {kind}");
+    }
     for (f, l, rule, what) in &s.false_positives {
         eprintln!(
             "  false positive: {f}:{l} [{rule}] on {what}: {}",
