@@ -18,6 +18,7 @@ pub mod detect;
 pub mod diff;
 pub mod filters;
 pub mod gitleaks;
+mod judge;
 pub mod rules;
 pub mod workflows;
 
