@@ -66,6 +66,11 @@ pub struct SecurityConfig {
     /// its ignore files say, plus untracked files that are not ignored; outside git,
     /// every file.
     pub respect_ignore: bool,
+    /// A gitleaks-format rule file (relative to the root) whose rules, allowlists and
+    /// `[extend] useDefault` apply as in gitleaks. Unset: `.gitleaks.toml` at the root is
+    /// read when present and always adds to the built-in rules; `""`: no gitleaks file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitleaks_config: Option<String>,
 }
 
 impl Default for SecurityConfig {
@@ -80,6 +85,7 @@ impl Default for SecurityConfig {
             threads: 0,
             workflows: true,
             respect_ignore: false,
+            gitleaks_config: None,
         }
     }
 }

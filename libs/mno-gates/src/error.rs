@@ -16,6 +16,18 @@ pub enum GateError {
         /// The compiler's message.
         message: String,
     },
+    /// A gitleaks rule file is unreadable, not TOML, or holds a regex Rust cannot run.
+    #[error("{path}:{line}:{column}: {message}")]
+    Gitleaks {
+        /// The file.
+        path: String,
+        /// Line, 1-based (0: the whole file).
+        line: usize,
+        /// Column, 1-based (0: the whole file).
+        column: usize,
+        /// What is wrong, naming the rule.
+        message: String,
+    },
     /// The secrets baseline is unreadable or not valid JSON.
     #[error(transparent)]
     Baseline(#[from] crate::checks::security::baseline::BaselineError),

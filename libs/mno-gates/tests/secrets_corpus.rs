@@ -1,213 +1,19 @@
-//! The labeled corpus: planted fake credentials must be found (recall ≥ 95%), placeholders never.
+//! The labeled corpus: planted fake credentials among look-alikes in 24 file kinds
+//! (three seeds),
+//! graded by location. Recall must be at least 95% and precision at least 97%.
 //!
-//! The planted secrets are generated at test time from a fixed seed rather
-//! than committed: realistic-looking tokens in the repository would trip
-//! push protection and every other scanner that reads it.
+//! The generator (`corpus_gen`) writes credentials the way people do (names, quoting,
+//! escaping, calls, URLs, key blocks) from the providers' public formats, not from the
+//! scanner's regexes; its bodies come from a fixed seed at test time.
 
-use std::fmt::Write;
+mod corpus_gen;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use corpus_gen::{Rng, score, write_corpus};
 use mno_gates::config::SecurityConfig;
 use mno_gates::{Finding, Status};
-
-/// A small deterministic generator (xorshift64*), so the corpus is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn pick(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n)
-            .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char)
-            .collect()
-    }
-}
-
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URLSAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const HEX: &[u8] = b"0123456789abcdef";
-const DIGITS: &[u8] = b"0123456789";
-const UPPER32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-const UPPERNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-/// One planted secret: the rule that must find it and the lines of text that carry it
-/// (the secret is on the first line).
-fn planted(rng: &mut Rng, kind: usize) -> (&'static str, Vec<String>) {
-    match kind {
-        0 => (
-            "aws-access-key-id",
-            vec![format!("aws_access_key_id = AKIA{}", rng.pick(UPPER32, 16))],
-        ),
-        1 => (
-            "aws-secret-access-key",
-            vec![format!("aws_secret_access_key = {}", rng.pick(B64, 40))],
-        ),
-        2 => (
-            "gcp-api-key",
-            vec![format!("const key = \"AIza{}\";", rng.pick(URLSAFE, 35))],
-        ),
-        3 => (
-            "gcp-service-account-key",
-            vec![format!("  \"private_key_id\": \"{}\",", rng.pick(HEX, 40))],
-        ),
-        4 => (
-            "azure-storage-account-key",
-            vec![format!(
-                "conn=DefaultEndpointsProtocol=https;AccountName=store;AccountKey={}==;EndpointSuffix=core.windows.net",
-                rng.pick(B64, 86)
-            )],
-        ),
-        5 => (
-            "azure-client-secret",
-            vec![format!(
-                "AZURE_CLIENT_SECRET={}{}Q~{}",
-                rng.pick(ALNUM, 3),
-                rng.pick(DIGITS, 1),
-                rng.pick(ALNUM, 34)
-            )],
-        ),
-        6 => (
-            "github-token",
-            vec![format!("GH=ghp_{}", rng.pick(ALNUM, 36))],
-        ),
-        7 => (
-            "github-token",
-            vec![format!("  oauth: gho_{}", rng.pick(ALNUM, 36))],
-        ),
-        8 => (
-            "github-fine-grained-pat",
-            vec![format!(
-                "export GH_PAT=github_pat_{}_{}",
-                rng.pick(ALNUM, 22),
-                rng.pick(ALNUM, 59)
-            )],
-        ),
-        9 => (
-            "gitlab-token",
-            vec![format!("gitlab: glpat-{}", rng.pick(URLSAFE, 20))],
-        ),
-        10 => (
-            "npm-token",
-            vec![format!(
-                "//registry.npmjs.org/:_authToken=npm_{}",
-                rng.pick(ALNUM, 36)
-            )],
-        ),
-        11 => (
-            "pypi-token",
-            vec![format!("  - pypi-AgEIcHlwaS5vcmc{}", rng.pick(URLSAFE, 70))],
-        ),
-        12 => (
-            "slack-token",
-            vec![format!(
-                "SLACK_BOT=xoxb-{}-{}-{}",
-                rng.pick(DIGITS, 11),
-                rng.pick(DIGITS, 12),
-                rng.pick(ALNUM, 24)
-            )],
-        ),
-        13 => (
-            "slack-webhook-url",
-            vec![format!(
-                "url: https://hooks.slack.com/services/T{}/B{}/{}",
-                rng.pick(UPPERNUM, 8),
-                rng.pick(UPPERNUM, 10),
-                rng.pick(ALNUM, 24)
-            )],
-        ),
-        14 => (
-            "stripe-key",
-            vec![format!(
-                "stripe.api_key = 'sk_live_{}'",
-                rng.pick(ALNUM, 24)
-            )],
-        ),
-        15 => {
-            let mut lines = vec!["-----BEGIN RSA PRIVATE KEY-----".to_string()];
-            for _ in 0..5 {
-                lines.push(rng.pick(B64, 64));
-            }
-            lines.push("-----END RSA PRIVATE KEY-----".into());
-            ("private-key", lines)
-        }
-        16 => (
-            "jwt",
-            vec![format!(
-                "Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ{}.{}",
-                rng.pick(URLSAFE, 40),
-                rng.pick(URLSAFE, 43)
-            )],
-        ),
-        17 => (
-            "connection-string-password",
-            vec![format!(
-                "DATABASE_URL=postgres://app:{}@db.internal:5432/app",
-                rng.pick(ALNUM, 18)
-            )],
-        ),
-        18 => (
-            "connection-string-password",
-            vec![format!(
-                "  uri: \"mongodb+srv://svc:{}@cluster0.mongo.net/prod\"",
-                rng.pick(ALNUM, 20)
-            )],
-        ),
-        19 => (
-            "generic-secret-assignment",
-            vec![format!("api_token = \"{}\"", rng.pick(ALNUM, 32))],
-        ),
-        20 => (
-            "generic-secret-assignment",
-            vec![format!("  client_key: {}", rng.pick(B64, 40))],
-        ),
-        _ => (
-            "generic-secret-assignment",
-            vec![format!("DB_PWD={}", rng.pick(ALNUM, 24))],
-        ),
-    }
-}
-
-const KINDS: usize = 22;
-const FILLER: &[&str] = &[
-    "fn main() { println!(\"hello\"); }",
-    "# settings for the service",
-    "timeout: 30s",
-    "let url = format!(\"https://example.com/{}\", id);",
-    "",
-];
-
-/// Write the corpus under `root`; returns the expected (rule, file, line) labels.
-fn write_corpus(root: &Path, rng: &mut Rng) -> Vec<(String, String, usize)> {
-    let mut labels = Vec::new();
-    for file_no in 0..40 {
-        let ext = ["env", "yaml", "py", "js", "json", "toml"][file_no % 6];
-        let name = format!("dir{}/conf_{file_no}.{ext}", file_no % 5);
-        let mut text = String::new();
-        let mut line = 1;
-        for k in 0..KINDS {
-            // Each file gets every kind once, in a shifting order, between filler lines.
-            let kind = (k + file_no) % KINDS;
-            let filler = FILLER[(k + file_no) % FILLER.len()];
-            let _ = writeln!(text, "{filler}");
-            line += 1;
-            let (rule, lines) = planted(rng, kind);
-            labels.push((rule.to_string(), name.clone(), line));
-            for l in lines {
-                let _ = writeln!(text, "{l}");
-                line += 1;
-            }
-        }
-        let path = root.join(&name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    labels
-}
 
 fn scan(root: &Path) -> Vec<Finding> {
     let r = mno_gates::checks::security::run(root, &SecurityConfig::default());
@@ -216,37 +22,82 @@ fn scan(root: &Path) -> Vec<Finding> {
 }
 
 #[test]
-fn planted_credentials_are_found_with_recall_of_at_least_95_percent() {
+fn planted_credentials_are_found_with_recall_95_and_precision_97_percent() {
     let dir = tempfile::tempdir().unwrap();
-    let labels = write_corpus(dir.path(), &mut Rng(0x9E37_79B9_7F4A_7C15));
-    let findings = scan(dir.path());
-    let found: std::collections::HashSet<(String, String, usize)> = findings
-        .iter()
-        .map(|f| (f.rule_id.clone(), f.file.clone(), f.line))
+    // Three corpora from three seeds, so no single draw decides.
+    let mut corpus = corpus_gen::Corpus::default();
+    for (i, seed) in [
+        0x9E37_79B9_7F4A_7C15u64,
+        0x1234_5678_9ABC_DEF1,
+        0x0BAD_F00D_1234_5678,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sub = format!("seed{i}");
+        let c = write_corpus(&dir.path().join(&sub), &mut Rng(seed), 6);
+        corpus.absorb(c, &sub);
+    }
+    let findings: Vec<(String, usize, String)> = scan(dir.path())
+        .into_iter()
+        .map(|f| (f.file, f.line, f.rule_id))
         .collect();
-    let missed: Vec<_> = labels.iter().filter(|l| !found.contains(*l)).collect();
-    let recall = 1.0 - missed.len() as f64 / labels.len() as f64;
-    let extra: Vec<_> = findings
-        .iter()
-        .filter(|f| !labels.contains(&(f.rule_id.clone(), f.file.clone(), f.line)))
-        .collect();
+    let s = score(&corpus, &findings);
     eprintln!(
-        "corpus: {} planted, {} found, recall {:.1}%, {} unexpected",
-        labels.len(),
-        labels.len() - missed.len(),
-        recall * 100.0,
-        extra.len()
+        "corpus: {} planted, {} look-alikes, {} locations reported; recall {:.3}, precision {:.3}",
+        corpus.planted.len(),
+        corpus.lookalikes.len(),
+        s.found_locations,
+        s.recall,
+        s.precision
     );
-    assert!(recall >= 0.95, "recall {recall:.3}; missed: {missed:#?}");
-    assert!(extra.is_empty(), "findings that match no label: {extra:#?}");
-    // Every rule is exercised by the corpus.
-    for rule in mno_gates::checks::security::rules::RULES {
-        assert!(
-            labels.iter().any(|l| l.0 == rule.id),
-            "rule {} has no planted sample",
-            rule.id
+    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for l in &corpus.planted {
+        by_kind.entry(l.kind.as_str()).or_default().0 += 1;
+    }
+    for m in &s.misses {
+        by_kind.entry(m.kind.as_str()).or_default().1 += 1;
+    }
+    for (kind, (n, missed)) in &by_kind {
+        if *missed > 0 {
+            eprintln!("  missed {missed}/{n} {kind}");
+        }
+    }
+    let line_of = |file: &str, line: usize| {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap_or_default();
+        let l: String = text
+            .lines()
+            .nth(line - 1)
+            .unwrap_or_default()
+            .chars()
+            .take(110)
+            .collect();
+        l
+    };
+    for m in &s.misses {
+        eprintln!(
+            "  miss: {}:{} {}: {}",
+            m.file,
+            m.line,
+            m.kind,
+            line_of(&m.file, m.line)
         );
     }
+    let mut fp_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, _, _, what) in &s.false_positives {
+        *fp_by_kind.entry(what.as_str()).or_default() += 1;
+    }
+    for (kind, n) in &fp_by_kind {
+        eprintln!("  {n} false positive(s) on {kind}");
+    }
+    for (f, l, rule, what) in &s.false_positives {
+        eprintln!(
+            "  false positive: {f}:{l} [{rule}] on {what}: {}",
+            line_of(f, *l)
+        );
+    }
+    assert!(s.recall >= 0.95, "recall {:.3} < 0.95", s.recall);
+    assert!(s.precision >= 0.97, "precision {:.3} < 0.97", s.precision);
 }
 
 #[test]
@@ -263,12 +114,7 @@ fn placeholders_give_no_findings() {
 #[test]
 fn no_report_contains_a_whole_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng(42);
-    let _ = write_corpus(dir.path(), &mut rng);
-    let mut rng = Rng(42);
-    let secrets: Vec<String> = (0..40 * KINDS)
-        .map(|i| planted(&mut rng, i % KINDS).1[0].clone())
-        .collect();
+    let corpus = write_corpus(dir.path(), &mut Rng(42), 2);
     let report = mno_gates::run_gate(dir.path(), &["security_scan"]).unwrap();
     let out = tempfile::tempdir().unwrap();
     mno_gates::write_reports(&report, out.path(), &mno_gates::ReportFormat::ALL, None).unwrap();
@@ -281,9 +127,9 @@ fn no_report_contains_a_whole_secret() {
             .findings
             .is_empty()
     );
-    // The longest run of secret characters on each planted line must not appear in the reports.
-    for line in secrets {
-        let longest = line
+    // The longest run of secret characters of each planted value must not appear in the reports.
+    for secret in &corpus.secrets {
+        let longest = secret
             .split(|c: char| !(c.is_ascii_alphanumeric() || "+/_-~".contains(c)))
             .max_by_key(|s| s.len())
             .unwrap_or_default();

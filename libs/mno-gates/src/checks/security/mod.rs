@@ -21,6 +21,9 @@ pub mod baseline;
 pub mod detect;
 pub mod diff;
 mod files;
+pub mod filters;
+pub mod gitleaks;
+mod judge;
 mod read;
 pub mod rules;
 pub mod workflows;
@@ -147,7 +150,7 @@ fn scan(
     opts: &GateOptions,
     rebuild: Option<Keys>,
 ) -> Result<CheckResult, GateError> {
-    let detector = Detector::new(cfg.entropy_threshold, &cfg.allow_regexes)?;
+    let detector = Detector::from_config(root, cfg)?;
     let mut allow_globs: Vec<String> = DEFAULT_ALLOW_PATHS.iter().map(|s| s.to_string()).collect();
     allow_globs.extend(cfg.allow_paths.iter().cloned());
     // An empty `baseline` means none.
@@ -430,7 +433,7 @@ impl Scanner<'_> {
                 }
                 let out: Vec<Finding> = self
                     .detector
-                    .scan(&data)
+                    .scan_at(path, &data)
                     .into_iter()
                     .filter(|h| diff.is_none_or(|d| d.contains(rel, h.line)))
                     .filter_map(|h| self.finding(rel, h))
