@@ -61,7 +61,7 @@ pub struct GateOutcome {
 /// The evidence of one run as answered: the digests, and the chain record when appended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EvidenceSection {
-    /// Digests over the files the checks read and the report (mno-evidence-v1).
+    /// Digests over the files the checks read and the report (mno-evidence-v2).
     #[serde(flatten)]
     pub digest: mno_gates::Evidence,
     /// The record appended to the server's evidence chain.

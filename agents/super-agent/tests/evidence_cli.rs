@@ -73,7 +73,7 @@ fn gate_run_writes_evidence_and_verify_reports_each_outcome() {
     let ev: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.path().join("out/evidence.json")).unwrap())
             .unwrap();
-    assert_eq!(ev["algorithm"], "mno-evidence-v1");
+    assert_eq!(ev["algorithm"], "mno-evidence-v2");
     assert_eq!(ev["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(ev["sha3_512"].as_str().unwrap().len(), 128);
     assert!(
@@ -296,7 +296,7 @@ for name in sorted(ev["inputs"], key=lambda s: s.encode()):
     p = os.path.join(root, name)
     if os.path.isfile(p):
         data = open(p, "rb").read()
-        feed(struct.pack(">Q", len(data)) + data)
+        feed(struct.pack(">Q", len(data)) + hashlib.sha256(data).digest())
     else:
         feed(struct.pack(">Q", 2**64 - 1))
 r = json.dumps(report, separators=(",", ":"), ensure_ascii=False).encode()

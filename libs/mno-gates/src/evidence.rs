@@ -1,19 +1,23 @@
 //! Evidence of a gate run: digests over what the checks read and the report, and a signed,
 //! hash-chained log of those digests.
 //!
-//! **Digest** ([`digest`]): SHA-256 and SHA3-512 over one byte stream that a third party
-//! can rebuild from the repository and `report.json` (docs/gates.md, "Evidence"):
+//! **Digest** ([`digest`], `mno-evidence-v2`): SHA-256 and SHA3-512 over one byte stream
+//! that a third party can rebuild from the repository and `report.json` with `sha256sum`
+//! and a few lines of script (docs/gates.md, "Evidence"):
 //!
 //! ```text
 //! for each path in sorted(set(files_read of every check)):     (byte order of the UTF-8 path)
-//!     path || 0x00 || u64be(len) || contents                    (exactly len bytes)
+//!     path || 0x00 || u64be(len) || sha256(contents)            (32 raw bytes; exactly len bytes hashed)
 //!     path || 0x00 || u64be(2^64 - 1)                           (file gone or not a regular file)
 //! 0x00 || u64be(len(R)) || R                                    R = the report as compact JSON
 //! ```
 //!
-//! `len` is the size when the file is opened; a file that grows while it is read is hashed
-//! up to that size, one that shrinks is padded with zero bytes, so the stream stays well
-//! formed. The report comes last as an entry with an empty name, which no file has. `R` is
+//! Files are hashed one by one on every CPU, then the short stream of per-file sums is
+//! hashed: v1 streamed every file's bytes through both hashes on one core and took longer
+//! than the secret scan itself. The content binding rests on SHA-256 (per file); SHA3-512
+//! covers the stream of names, lengths and sums. `len` is the size when the file is
+//! opened; a file that grows while it is read is hashed up to that size, one that shrinks
+//! is padded with zero bytes. The report comes last as an entry with an empty name, which no file has. `R` is
 //! `serde_json::to_vec(report)`: `report.json` without whitespace, same key order.
 //!
 //! **Chain** ([`EvidenceChain`]): `evidence.jsonl`, one DSSE-signed in-toto Statement per
@@ -39,6 +43,8 @@ mod verify;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -56,14 +62,14 @@ pub use statement::{CommitBinding, CommitStatus, RunFacts};
 pub use verify::{ExpectedHead, VerifyError, VerifyErrorKind, VerifySummary, verify, verify_with};
 
 /// The name of the digest construction, carried in every [`Evidence`].
-pub const ALGORITHM: &str = "mno-evidence-v1";
+pub const ALGORITHM: &str = "mno-evidence-v2";
 
 /// The length written for a file that could not be read when the digest was taken.
 pub const MISSING_LEN: u64 = u64::MAX;
 
 /// One-sentence construction, carried in every [`Evidence`] so a reader needs no other document.
 const CONSTRUCTION: &str = "sha256 and sha3-512 over: for each file read, sorted and \
-    deduplicated, path || 0x00 || u64be(len) || contents (u64be(2^64-1) and no contents if \
+    deduplicated, path || 0x00 || u64be(len) || sha256(contents) (u64be(2^64-1) and no sum if \
     unreadable); then 0x00 || u64be(len(R)) || R where R is the report as compact JSON \
     (docs/gates.md#evidence)";
 
@@ -118,17 +124,16 @@ pub fn inputs(report: &GateReport) -> Vec<String> {
 pub fn digest(root: &Path, report: &GateReport) -> io::Result<Evidence> {
     let report_json = serde_json::to_vec(report).map_err(io::Error::other)?;
     let names = inputs(report);
+    let files = hash_files(root, &names)?;
     let mut h = Hashers::default();
-    let mut buf = vec![0u8; 64 * 1024];
     let (mut bytes, mut missing) = (0u64, 0usize);
-    for name in &names {
+    for (name, file) in names.iter().zip(&files) {
         h.feed(name.as_bytes());
         h.feed(&[0]);
-        match open_regular(&root.join(name)) {
-            Some((file, len)) => {
+        match file {
+            Some((len, sum)) => {
                 h.feed(&len.to_be_bytes());
-                stream(file, len, &mut h, &mut buf)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))?;
+                h.feed(sum);
                 bytes += len;
             }
             None => {
@@ -152,6 +157,58 @@ pub fn digest(root: &Path, report: &GateReport) -> io::Result<Evidence> {
     })
 }
 
+/// A file's length and SHA-256; `None` when it is gone or not a regular file.
+type FileSum = Option<(u64, [u8; 32])>;
+
+/// Each file's [`FileSum`], hashed on every CPU.
+///
+/// Hashing per file is what lets the digest use more than one core: a single stream over
+/// every file's bytes (the v1 construction) ran on one, and took longer than the scan.
+fn hash_files(root: &Path, names: &[String]) -> io::Result<Vec<FileSum>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(names.len().max(1));
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<FileSum>> = names.iter().map(|_| Mutex::new(None)).collect();
+    let failed: Mutex<Option<io::Error>> = Mutex::new(None);
+    let work = || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(name) = names.get(i) else { return };
+            let Some((file, len)) = open_regular(&root.join(name)) else {
+                continue;
+            };
+            match stream(file, len, &mut buf) {
+                Ok(sum) => {
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some((len, sum));
+                    }
+                }
+                Err(e) => {
+                    if let Ok(mut f) = failed.lock() {
+                        f.get_or_insert(io::Error::new(e.kind(), format!("{name}: {e}")));
+                    }
+                    return;
+                }
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(work);
+        }
+        work();
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    Ok(slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect())
+}
+
 /// `evidence.json` for `--out`: the evidence plus the list of files it covers (`inputs`), so
 /// that a third party can recompute the digest.
 pub fn manifest_json(evidence: &Evidence, report: &GateReport) -> String {
@@ -167,8 +224,9 @@ fn open_regular(path: &Path) -> Option<(File, u64)> {
     meta.is_file().then_some((file, meta.len()))
 }
 
-/// Hash exactly `len` bytes of `file`: what is beyond is ignored, what is short is zeros.
-fn stream(file: File, len: u64, h: &mut Hashers, buf: &mut [u8]) -> io::Result<()> {
+/// SHA-256 of exactly `len` bytes of `file`: what is beyond is ignored, what is short is zeros.
+fn stream(file: File, len: u64, buf: &mut [u8]) -> io::Result<[u8; 32]> {
+    let mut h = Sha256::new();
     let mut left = len;
     let mut r = file.take(len);
     loop {
@@ -178,16 +236,16 @@ fn stream(file: File, len: u64, h: &mut Hashers, buf: &mut [u8]) -> io::Result<(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        h.feed(&buf[..n]);
+        h.update(&buf[..n]);
         left -= n as u64;
     }
     buf.fill(0);
     while left > 0 {
         let n = left.min(buf.len() as u64) as usize;
-        h.feed(&buf[..n]);
+        h.update(&buf[..n]);
         left -= n as u64;
     }
-    Ok(())
+    Ok(h.finalize().into())
 }
 
 #[cfg(test)]
@@ -212,7 +270,7 @@ mod tests {
             match body {
                 Some(b) => {
                     s.extend_from_slice(&(b.len() as u64).to_be_bytes());
-                    s.extend_from_slice(b);
+                    s.extend_from_slice(&Sha256::digest(b));
                 }
                 None => s.extend_from_slice(&u64::MAX.to_be_bytes()),
             }
@@ -286,6 +344,29 @@ mod tests {
         let ev = digest(dir.path(), &rep).unwrap();
         assert_eq!(ev.sha256, by_hand(&[("big.bin", Some(&body))], &rep));
         assert_eq!(ev.bytes, 300_000);
+    }
+
+    /// Regression: with many files the per-file sums land in their own slots, in name order,
+    /// whichever thread hashed them.
+    #[test]
+    fn many_files_hashed_in_parallel_keep_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..200).map(|i| format!("f{i:03}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            std::fs::write(dir.path().join(n), format!("body {i}")).unwrap();
+        }
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let rep = report(&refs);
+        let bodies: Vec<String> = (0..200).map(|i| format!("body {i}")).collect();
+        let want: Vec<(&str, Option<&[u8]>)> = names
+            .iter()
+            .zip(&bodies)
+            .map(|(n, b)| (n.as_str(), Some(b.as_bytes())))
+            .collect();
+        assert_eq!(
+            digest(dir.path(), &rep).unwrap().sha256,
+            by_hand(&want, &rep)
+        );
     }
 
     #[test]
