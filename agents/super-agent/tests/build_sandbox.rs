@@ -10,7 +10,7 @@ use std::path::Path;
 use common::*;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "sandbox-e2e-token-0123456789";
+const TOKEN: &str = "sandbox-e2e-token-0123456789"; // mno:allow (a test fixture, not a credential)
 
 /// root.gates.yaml with one module per probe against `data` (the data/evidence folder).
 fn write_probe_repo(repo: &Path, data: &Path) {
