@@ -158,13 +158,13 @@ pub fn digest(root: &Path, report: &GateReport) -> io::Result<Evidence> {
 }
 
 /// A file's length and SHA-256; `None` when it is gone or not a regular file.
-type FileSum = Option<(u64, [u8; 32])>;
+pub(crate) type FileSum = Option<(u64, [u8; 32])>;
 
 /// Each file's [`FileSum`], hashed on every CPU.
 ///
 /// Hashing per file is what lets the digest use more than one core: a single stream over
 /// every file's bytes (the v1 construction) ran on one, and took longer than the scan.
-fn hash_files(root: &Path, names: &[String]) -> io::Result<Vec<FileSum>> {
+pub(crate) fn hash_files(root: &Path, names: &[String]) -> io::Result<Vec<FileSum>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(names.len().max(1));

@@ -18,6 +18,7 @@
 //! A module without a command is a SKIPPED item; if no module has one, the
 //! check is SKIPPED, never PASSED.
 
+pub mod guard;
 mod output;
 pub mod sandbox;
 

@@ -110,9 +110,14 @@ pub fn run_with_config(
     config_warnings: Vec<String>,
     opts: &GateOptions,
 ) -> GateReport {
-    let results: Vec<CheckResult> = checks
-        .iter()
-        .map(|&check| match check {
+    // The build runs last, whatever the order asked for: it runs the pull request's
+    // commands with write access to the checkout, so everything else reads the tree first,
+    // and the guard fails the build if it changed what they read (build/guard.rs).
+    let mut order: Vec<&str> = checks.to_vec();
+    order.sort_by_key(|&c| c == build::CHECK);
+    let mut done: Vec<CheckResult> = Vec::with_capacity(order.len());
+    for check in order {
+        let result = match check {
             security::CHECK if cfg.security_scan.enabled => {
                 security::run_with(root, &cfg.security_scan, opts)
             }
@@ -125,15 +130,30 @@ pub fn run_with_config(
             schema::CHECK if cfg.schema_validation.enabled => {
                 schema::run(root, &cfg.schema_validation)
             }
-            build::CHECK if cfg.build_verification.enabled => build::run_with(
-                root,
-                &cfg.build_verification,
-                &cfg.module_registry.file,
-                &opts.build_sandbox,
-            ),
+            build::CHECK if cfg.build_verification.enabled => {
+                let read: Vec<String> = done.iter().flat_map(|r| r.files_read.clone()).collect();
+                let guard = build::guard::TreeGuard::before(root, read);
+                let mut r = build::run_with(
+                    root,
+                    &cfg.build_verification,
+                    &cfg.module_registry.file,
+                    &opts.build_sandbox,
+                );
+                guard.after(root, &mut r);
+                r
+            }
             other => {
                 CheckResult::with_status(other, Status::Skipped, "disabled in root.gates.yaml")
             }
+        };
+        done.push(result);
+    }
+    // Report in the order asked for.
+    let results: Vec<CheckResult> = checks
+        .iter()
+        .filter_map(|c| {
+            let i = done.iter().position(|r| r.check == *c)?;
+            Some(done.swap_remove(i))
         })
         .collect();
     GateReport::new(&root.display().to_string(), results, config_warnings)
