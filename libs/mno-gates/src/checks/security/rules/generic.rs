@@ -318,6 +318,34 @@ pub const RULES: &[RuleDef] = &[
         "  credentials: yegor256/home#assets/crates-credentials",
         "secret_key = \"replace-me-with-a-real-key\"",
     ]),
+    // A value given in prose, as READMEs and runbooks do: "Set `TWILIO_AUTH_TOKEN` to
+    // `…`". Only a quoted value after a secret-like name and `to`/`is`/`as`, and it must
+    // look random like any generic value.
+    rule(
+        "generic-secret-prose",
+        "secret-like value given in prose",
+        &[
+            "secret", "token", "api_key", "apikey", "api-key", "auth_key", "credential",
+            "private_key", "access_key", "client_key", "signing_key", "master_key", "app_key",
+        ],
+        concat!(
+            "(?i)",
+            secret_name!(),
+            r#"\x60?\s+(?:to|is|as|=)\s+(?:\x60([^\x60\s]{12,})\x60|"([^"\s]{12,})"|'([^'\s]{12,})')"#
+        ),
+        3.5,
+    )
+    .kind(Kind::Generic)
+    .pos(&[
+        "Set `TWILIO_AUTH_TOKEN` to `{h:32}` in your shell.",
+        "The staging api_key is \"{a:32}\" until rotation.",
+    ])
+    .neg(&[
+        "Set `API_TOKEN` to `<your token>` in your shell.",
+        "Set `TOKEN_TTL` to `3600` seconds.",
+        "Set `SECRET_KEY` to `${SECRET_KEY}` before starting.",
+        "Point `CLIENT_SECRET` to `/run/secrets/client_secret`.",
+    ]),
     // A bearer token in code or a curl command; yields to the specific rules (JWT, …).
     rule(
         "authorization-bearer",
