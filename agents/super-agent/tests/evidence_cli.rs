@@ -5,6 +5,7 @@
 
 mod common;
 
+use mno_testkit::git;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -363,25 +364,6 @@ fn a_third_party_recomputes_the_digest_and_verifies_dsse_signatures() {
         .output()
         .unwrap();
     assert!(!o.status.success());
-}
-
-/// Run git in `dir` with a fixed identity; its trimmed stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .output()
-        .expect("git runs");
-    assert!(o.status.success(), "git {args:?}: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// The Statement of each record of the log in `dir`.

@@ -3,9 +3,9 @@
 //! could rewrite checked files or move HEAD before the report and evidence were made.
 
 use std::path::Path;
-use std::process::Command;
 
 use mno_gates::{Status, run_gate};
+use mno_testkit::git;
 
 fn write(root: &Path, rel: &str, text: &str) {
     let p = root.join(rel);
@@ -15,18 +15,6 @@ fn write(root: &Path, rel: &str, text: &str) {
 
 fn gates_yaml(command: &str) -> String {
     format!("build_verification:\n  modules:\n    app:\n      command: [sh, -c, {command:?}]\n")
-}
-
-fn git(root: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
-        .args(args)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
 }
 
 #[test]

@@ -2,34 +2,13 @@
 //! reported, in a real repository built in a temporary folder.
 
 use std::path::Path;
-use std::process::Command;
 
 use mno_gates::{GateOptions, Status, run_gate_with};
+use mno_testkit::git;
 
 /// Made-up tokens, built at run time so this file itself holds none.
 fn token(n: u32) -> String {
     format!("ghp_{}{n:04}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn since(dir: &Path, rev: &str) -> mno_gates::CheckResult {

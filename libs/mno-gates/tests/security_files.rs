@@ -3,12 +3,12 @@
 //! findings, UTF-16 text is decoded. Real git repositories in temporary folders.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use mno_gates::{
     CheckResult, GateOptions, Progress, ProgressEvent, Severity, Status, run_gate_with,
 };
+use mno_testkit::git;
 
 /// A made-up token, built at run time so this file itself holds none.
 fn token(n: u32) -> String {
@@ -18,28 +18,6 @@ fn token(n: u32) -> String {
 /// Whether git is here (a missing git fails the test under CI / MNO_REQUIRE_TOOLS=1).
 fn have_git() -> bool {
     mno_testkit::tool("git").is_some()
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(["-c", "core.excludesFile=/dev/null"])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn write(dir: &Path, rel: &str, body: impl AsRef<[u8]>) {

@@ -63,3 +63,30 @@ pub fn run_with_stdin(program: &Path, args: &[&str], input: &str) -> Output {
 pub fn promtool_check_metrics(promtool: &Path, text: &str) -> Output {
     run_with_stdin(promtool, &["check", "metrics"], text)
 }
+
+/// Run git in `dir` as a test repository's author: fixed identity, no signing, `main` as the
+/// first branch, no global excludes, no inherited `GIT_DIR`. Its trimmed stdout; panics
+/// with git's stderr when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(["-c", "core.excludesFile=/dev/null"])
+        .args(args)
+        .env_remove("GIT_DIR")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
