@@ -198,6 +198,32 @@ fn registry_workdir_env_and_timeout_are_used() {
 }
 
 /// Landlock present, or (outside CI) a reason to skip a test that needs it.
+/// A fresh folder the sandbox does not let builds write: not under `/tmp`, which builds may
+/// write, so not the crate's folder either when the checkout itself lies in `/tmp` (a CI
+/// clone there made these tests pass vacuously, then fail): `$HOME` or `/var/tmp` first.
+fn outside_writable() -> tempfile::TempDir {
+    let bases = [
+        std::env::var_os("HOME").map(PathBuf::from),
+        Some(PathBuf::from("/var/tmp")),
+        std::env::current_dir().ok(),
+    ];
+    for base in bases.into_iter().flatten() {
+        let Ok(dir) = base.canonicalize() else {
+            continue;
+        };
+        if dir.starts_with("/tmp") {
+            continue;
+        }
+        if let Ok(t) = tempfile::Builder::new()
+            .prefix(".mno-sandbox-test")
+            .tempdir_in(&dir)
+        {
+            return t;
+        }
+    }
+    panic!("no writable folder outside /tmp to test the build sandbox in");
+}
+
 fn landlock_or_skip(test: &str) -> bool {
     if sandbox::landlock_available() {
         return true;
@@ -360,7 +386,7 @@ fn a_sandboxed_build_still_writes_in_the_repository_home_and_tmp() {
         "ok\n"
     );
     // Outside the repository and the writable folders, nothing is written.
-    let outside = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let outside = outside_writable();
     let target = outside.path().join("x");
     let r = run_with(
         repo.path(),
@@ -411,7 +437,7 @@ fn build_cannot_plant_programs_or_read_credentials_in_cargo_home() {
     if !landlock_or_skip("build_cannot_plant_programs_or_read_credentials_in_cargo_home") {
         return;
     }
-    let cargo_home = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let cargo_home = outside_writable();
     let ch = cargo_home.path();
     std::fs::create_dir_all(ch.join("bin")).unwrap();
     std::fs::write(ch.join("credentials.toml"), "token = \"cio-secret\"\n").unwrap();
