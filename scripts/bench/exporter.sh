@@ -117,13 +117,13 @@ done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == 0 || b == "") print "n/a"; else printf "%.3f", a/b }'; }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
-idx() { for i in "${!NAMES[@]}"; do [ "${NAMES[$i]}" = "$1" ] && echo "$i"; done; }
+idx() { for i in "${!NAMES[@]}"; do if [ "${NAMES[$i]}" = "$1" ]; then echo "$i"; fi; done; }
 NE=$(idx NE); NS=$(idx NE-same)
 
 echo "machinenativenops-auto-monitor vs node_exporter $(prometheus-node-exporter --version 2>&1 | awk 'NR==1{print $3}') on $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo "scrape phase: ${SECS}s scraped once a second (every agent collecting every 1 s); then wrk -t2 -c8 -d${WRK_DURATION} on each"
 echo "default = \`serve\` on the embedded default (store, backups, alerting on); light = alerting and backups off"
-[ "$BEFORE" = 1 ] && echo "before = default with 2 tokio workers and MALLOC_ARENA_MAX=16 (the settings before issue 16)"
+if [ "$BEFORE" = 1 ]; then echo "before = default with 2 tokio workers and MALLOC_ARENA_MAX=16 (the settings before issue 16)"; fi
 echo "NE = node_exporter --no-collector.systemd; NE-same = node_exporter with only the collectors we have"
 echo
 echo "| row | VmRSS after scrape phase (MiB) | VmHWM after wrk (MiB) | threads | CPU s/min | wrk req/s | p99 ms | body bytes | VmRSS / NE | VmHWM / NE | VmRSS / NE-same | VmHWM / NE-same |"
