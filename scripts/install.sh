@@ -13,8 +13,9 @@ DESTDIR=${DESTDIR:-}
 ROOTFS=engine/machinenativenops-auto-monitor/rootfs
 
 if [ -z "${BIN:-}" ]; then
-  cargo build --release --locked --bin machinenativenops-auto-monitor
-  BIN=target/release/machinenativenops-auto-monitor
+  # The size-optimised `agent` profile: code size is resident memory (docs/performance.md).
+  cargo build --profile agent --locked --bin machinenativenops-auto-monitor
+  BIN=target/agent/machinenativenops-auto-monitor
 fi
 
 install -D -m 0755 "$BIN" "$DESTDIR$PREFIX/bin/machinenativenops-auto-monitor"

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: machinenativenops-auto-monitor vs Debian's node_exporter, one run.
 #
-# node_exporter runs twice: with Debian's defaults (what users run), and restricted to the
-# collectors we also have (the like-for-like comparison).
-# For each it prints resident memory (VmRSS, VmHWM), CPU seconds used per minute while
-# scraped once a second (our agent collecting every second), and /metrics requests per
-# second and p99 latency under `wrk -t2 -c8 -d15s`, then the ratios ours / node_exporter.
+# Main row: `machinenativenops-auto-monitor serve` as users run it — the embedded default
+# configuration (store, backups and alerting on), collecting every second. Extra, labeled rows:
+#   light  — the same agent with alerting and backups off (the store cannot be switched off);
+#   before — (BENCH_BEFORE=1) the default serve with the runtime settings before issue 16:
+#            two tokio workers and glibc's default malloc arenas (MALLOC_ARENA_MAX=16).
+# node_exporter runs twice: with Debian's defaults minus systemd ("NE", what the issue compares
+# against: `--no-collector.systemd`), and restricted to the collectors we also have ("NE-same").
 #
-#   scripts/bench/exporter.sh            # 60 s scrape phase (BENCH_SECONDS to change)
+# For each it prints resident memory (VmRSS after the scrape phase, VmHWM after wrk), CPU seconds
+# per minute while scraped once a second, /metrics requests per second and p99 latency under
+# `wrk -t2 -c8 -d10s`, then the ratios ours / node_exporter.
+#
+#   scripts/bench/exporter.sh [SECONDS]   # scrape phase length; default 600 (10 minutes)
+#   scripts/bench/exporter.sh 5           # CI smoke run: must run, asserts nothing
+#   WRK_DURATION=10s BENCH_BEFORE=1 scripts/bench/exporter.sh 300
+#   MNO_BIN=target/agent/machinenativenops-auto-monitor scripts/bench/exporter.sh 60   # no build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECS=${BENCH_SECONDS:-60}
-WRK_DURATION=${WRK_DURATION:-15s}
+SECS=${1:-${BENCH_SECONDS:-600}}
+WRK_DURATION=${WRK_DURATION:-10s}
+BEFORE=${BENCH_BEFORE:-0}
 
 need=()
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
@@ -22,31 +32,54 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-cargo build --release --quiet --bin machinenativenops-auto-monitor
-BIN=target/release/machinenativenops-auto-monitor
+# The `agent` profile is what scripts/install.sh ships (size-optimised: see docs/performance.md).
+# MNO_BIN=path measures an already built binary instead.
+if [ -n "${MNO_BIN:-}" ]; then
+  BIN=$MNO_BIN
+else
+  CARGO_INCREMENTAL=0 cargo build --profile agent --quiet --bin machinenativenops-auto-monitor
+  BIN=target/agent/machinenativenops-auto-monitor
+fi
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-MNO_PORT=$(free_port); NE_PORT=$(free_port); NS_PORT=$(free_port)
 
-MNO_DB_PATH="$TMP/metrics.db" MNO_LOG_FILE="" MNO_LOG_LEVEL=WARNING \
-  "$BIN" serve --port "$MNO_PORT" --interval 1 >/dev/null 2>"$TMP/mno.log" &
-MNO_PID=$!; PIDS+=("$MNO_PID")
-prometheus-node-exporter --web.listen-address="127.0.0.1:$NE_PORT" --no-collector.systemd \
-  >/dev/null 2>"$TMP/ne.log" &
-NE_PID=$!; PIDS+=("$NE_PID")
-prometheus-node-exporter --web.listen-address="127.0.0.1:$NS_PORT" --collector.disable-defaults \
+# Rows: name, port, pid. Ours first; the main row is "default".
+NAMES=(); PORTS=(); RPIDS=()
+start_ours() { # name, then env assignments for the agent
+  local name=$1; shift
+  local port; port=$(free_port)
+  mkdir -p "$TMP/$name"
+  env MNO_DB_PATH="$TMP/$name/metrics.db" MNO_LOG_FILE="" MNO_LOG_LEVEL=WARNING "$@" \
+    "$BIN" serve --port "$port" --interval 1 >/dev/null 2>"$TMP/$name.log" &
+  NAMES+=("$name"); PORTS+=("$port"); RPIDS+=("$!"); PIDS+=("$!")
+}
+start_ne() { # name, then node_exporter flags
+  local name=$1; shift
+  local port; port=$(free_port)
+  prometheus-node-exporter --web.listen-address="127.0.0.1:$port" "$@" >/dev/null 2>"$TMP/$name.log" &
+  NAMES+=("$name"); PORTS+=("$port"); RPIDS+=("$!"); PIDS+=("$!")
+}
+
+start_ours default
+printf 'alerts:\n  enabled: false\ndatabase:\n  backup_enabled: false\n' >"$TMP/light.yaml"
+start_ours light MNO_CONFIG="$TMP/light.yaml"
+if [ "$BEFORE" = 1 ]; then start_ours before MNO_WORKER_THREADS=2 MALLOC_ARENA_MAX=16; fi
+start_ne NE --no-collector.systemd
+start_ne NE-same --collector.disable-defaults \
   --collector.cpu --collector.loadavg --collector.meminfo --collector.vmstat --collector.filesystem \
   --collector.diskstats --collector.netdev --collector.stat --collector.time --collector.pressure \
-  --collector.processes >/dev/null 2>"$TMP/ns.log" &
-NS_PID=$!; PIDS+=("$NS_PID")
+  --collector.processes
 
-for url in "http://127.0.0.1:$MNO_PORT/ready" "http://127.0.0.1:$NE_PORT/metrics" "http://127.0.0.1:$NS_PORT/metrics"; do
+for i in "${!NAMES[@]}"; do
+  case "${NAMES[$i]}" in NE*) url="http://127.0.0.1:${PORTS[$i]}/metrics";; *) url="http://127.0.0.1:${PORTS[$i]}/ready";; esac
   for _ in $(seq 1 100); do curl -fsS "$url" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -fsS "$url" >/dev/null
+  if ! curl -fsS "$url" >/dev/null; then
+    echo "${NAMES[$i]} did not become ready:" >&2; cat "$TMP/${NAMES[$i]}.log" >&2; exit 1
+  fi
 done
 sleep 3
 
@@ -55,51 +88,48 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 # Phase 1: scraped once a second (as Prometheus would), CPU measured over the phase.
-m0=$(cpu_ticks "$MNO_PID"); n0=$(cpu_ticks "$NE_PID"); s0=$(cpu_ticks "$NS_PID")
+declare -A C0 C1 RSS HWM THR RPS P99 BYTES CPU
+for i in "${!NAMES[@]}"; do C0[$i]=$(cpu_ticks "${RPIDS[$i]}"); done
 for _ in $(seq 1 "$SECS"); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$MNO_PORT/metrics" &
-  curl -fsS -o /dev/null "http://127.0.0.1:$NE_PORT/metrics" &
-  curl -fsS -o /dev/null "http://127.0.0.1:$NS_PORT/metrics" &
+  for i in "${!NAMES[@]}"; do curl -fsS -o /dev/null "http://127.0.0.1:${PORTS[$i]}/metrics" & done
   sleep 1
 done
 wait_jobs() { for j in $(jobs -p); do case " ${PIDS[*]} " in *" $j "*) ;; *) wait "$j" 2>/dev/null || true;; esac; done; }
 wait_jobs
-m1=$(cpu_ticks "$MNO_PID"); n1=$(cpu_ticks "$NE_PID"); s1=$(cpu_ticks "$NS_PID")
-mno_cpu=$(awk -v a="$m0" -v b="$m1" -v t="$TICKS" -v s="$SECS" 'BEGIN{printf "%.3f", (b-a)/t*60/s}')
-ne_cpu=$(awk -v a="$n0" -v b="$n1" -v t="$TICKS" -v s="$SECS" 'BEGIN{printf "%.3f", (b-a)/t*60/s}')
-ns_cpu=$(awk -v a="$s0" -v b="$s1" -v t="$TICKS" -v s="$SECS" 'BEGIN{printf "%.3f", (b-a)/t*60/s}')
-mno_rss=$(status_kb "$MNO_PID" VmRSS); ne_rss=$(status_kb "$NE_PID" VmRSS); ns_rss=$(status_kb "$NS_PID" VmRSS)
+for i in "${!NAMES[@]}"; do
+  C1[$i]=$(cpu_ticks "${RPIDS[$i]}")
+  CPU[$i]=$(awk -v a="${C0[$i]}" -v b="${C1[$i]}" -v t="$TICKS" -v s="$SECS" 'BEGIN{printf "%.3f", (b-a)/t*60/s}')
+  RSS[$i]=$(status_kb "${RPIDS[$i]}" VmRSS)
+  THR[$i]=$(status_kb "${RPIDS[$i]}" Threads)
+done
 
-# Phase 2: throughput and latency under wrk.
-wrk_run() { wrk -t2 -c8 -d"$WRK_DURATION" --latency "$1" 2>&1; }
+# Phase 2: throughput and latency under wrk, one target at a time.
 wrk_rps() { awk '/^Requests\/sec:/ {print $2}'; }
 wrk_p99() { awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; printf "%.3f", v}'; }
-MNO_WRK=$(wrk_run "http://127.0.0.1:$MNO_PORT/metrics")
-NE_WRK=$(wrk_run "http://127.0.0.1:$NE_PORT/metrics")
-NS_WRK=$(wrk_run "http://127.0.0.1:$NS_PORT/metrics")
-mno_rps=$(echo "$MNO_WRK" | wrk_rps); ne_rps=$(echo "$NE_WRK" | wrk_rps); ns_rps=$(echo "$NS_WRK" | wrk_rps)
-mno_p99=$(echo "$MNO_WRK" | wrk_p99); ne_p99=$(echo "$NE_WRK" | wrk_p99); ns_p99=$(echo "$NS_WRK" | wrk_p99)
-mno_hwm=$(status_kb "$MNO_PID" VmHWM); ne_hwm=$(status_kb "$NE_PID" VmHWM); ns_hwm=$(status_kb "$NS_PID" VmHWM)
-mno_bytes=$(curl -fsS "http://127.0.0.1:$MNO_PORT/metrics" | wc -c)
-ne_bytes=$(curl -fsS "http://127.0.0.1:$NE_PORT/metrics" | wc -c)
-ns_bytes=$(curl -fsS "http://127.0.0.1:$NS_PORT/metrics" | wc -c)
+for i in "${!NAMES[@]}"; do
+  out=$(wrk -t2 -c8 -d"$WRK_DURATION" --latency "http://127.0.0.1:${PORTS[$i]}/metrics" 2>&1)
+  RPS[$i]=$(echo "$out" | wrk_rps); P99[$i]=$(echo "$out" | wrk_p99)
+done
+for i in "${!NAMES[@]}"; do
+  HWM[$i]=$(status_kb "${RPIDS[$i]}" VmHWM)
+  BYTES[$i]=$(curl -fsS "http://127.0.0.1:${PORTS[$i]}/metrics" | wc -c)
+done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == 0) print "n/a"; else printf "%.3f", a/b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == 0 || b == "") print "n/a"; else printf "%.3f", a/b }'; }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
+idx() { for i in "${!NAMES[@]}"; do if [ "${NAMES[$i]}" = "$1" ]; then echo "$i"; fi; done; }
+NE=$(idx NE); NS=$(idx NE-same)
 
-cat <<TABLE
-machinenativenops-auto-monitor vs node_exporter $(prometheus-node-exporter --version 2>&1 | awk 'NR==1{print $3}') on $(nproc) cores, $(date -u +%Y-%m-%d)
-scrape phase: ${SECS}s scraped once a second (our agent collecting every 1 s); wrk -t2 -c8 -d${WRK_DURATION}
-NE = node_exporter with Debian's default collectors; NE-same = node_exporter with only the collectors we have
-
-| measure                              | auto-monitor | NE | NE-same | ours / NE | ours / NE-same |
-|--------------------------------------|---:|---:|---:|---:|---:|
-| VmRSS after scrape phase (MiB)       | $(mib "$mno_rss") | $(mib "$ne_rss") | $(mib "$ns_rss") | $(ratio "$mno_rss" "$ne_rss") | $(ratio "$mno_rss" "$ns_rss") |
-| VmHWM after wrk (MiB)                | $(mib "$mno_hwm") | $(mib "$ne_hwm") | $(mib "$ns_hwm") | $(ratio "$mno_hwm" "$ne_hwm") | $(ratio "$mno_hwm" "$ns_hwm") |
-| CPU seconds per minute (1/s scrapes) | $mno_cpu | $ne_cpu | $ns_cpu | $(ratio "$mno_cpu" "$ne_cpu") | $(ratio "$mno_cpu" "$ns_cpu") |
-| /metrics requests per second (wrk)   | $mno_rps | $ne_rps | $ns_rps | $(ratio "$mno_rps" "$ne_rps") | $(ratio "$mno_rps" "$ns_rps") |
-| /metrics p99 latency (ms, wrk)       | $mno_p99 | $ne_p99 | $ns_p99 | $(ratio "$mno_p99" "$ne_p99") | $(ratio "$mno_p99" "$ns_p99") |
-| /metrics body size (bytes)           | $mno_bytes | $ne_bytes | $ns_bytes | $(ratio "$mno_bytes" "$ne_bytes") | $(ratio "$mno_bytes" "$ns_bytes") |
-
-targets (against node_exporter): memory ratio < 1, CPU ratio <= 0.5, throughput ratio >= 10
-TABLE
+echo "machinenativenops-auto-monitor vs node_exporter $(prometheus-node-exporter --version 2>&1 | awk 'NR==1{print $3}') on $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo "scrape phase: ${SECS}s scraped once a second (every agent collecting every 1 s); then wrk -t2 -c8 -d${WRK_DURATION} on each"
+echo "default = \`serve\` on the embedded default (store, backups, alerting on); light = alerting and backups off"
+if [ "$BEFORE" = 1 ]; then echo "before = default with 2 tokio workers and MALLOC_ARENA_MAX=16 (the settings before issue 16)"; fi
+echo "NE = node_exporter --no-collector.systemd; NE-same = node_exporter with only the collectors we have"
+echo
+echo "| row | VmRSS after scrape phase (MiB) | VmHWM after wrk (MiB) | threads | CPU s/min | wrk req/s | p99 ms | body bytes | VmRSS / NE | VmHWM / NE | VmRSS / NE-same | VmHWM / NE-same |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for i in "${!NAMES[@]}"; do
+  echo "| ${NAMES[$i]} | $(mib "${RSS[$i]}") | $(mib "${HWM[$i]}") | ${THR[$i]} | ${CPU[$i]} | ${RPS[$i]} | ${P99[$i]} | ${BYTES[$i]} | $(ratio "${RSS[$i]}" "${RSS[$NE]}") | $(ratio "${HWM[$i]}" "${HWM[$NE]}") | $(ratio "${RSS[$i]}" "${RSS[$NS]}") | $(ratio "${HWM[$i]}" "${HWM[$NS]}") |"
+done
+echo
+echo "targets (main row 'default' against NE): VmRSS and VmHWM ratio <= 0.5, CPU ratio <= 0.5, throughput ratio >= 10"

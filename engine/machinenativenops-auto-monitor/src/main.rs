@@ -163,6 +163,7 @@ enum ShowFormat {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let mut flags = FlagOverrides {
         log_level: cli.log_level.clone(),
@@ -301,10 +302,38 @@ fn run_restore(eff: Effective, file: &std::path::Path) -> ExitCode {
     }
 }
 
+/// Cap glibc's malloc arenas at two (unless `MALLOC_ARENA_MAX` is set in the environment).
+///
+/// glibc gives each thread that allocates its own arena (up to 8 per core), and each arena keeps
+/// freed memory resident; with the tokio worker, blocking threads, the store thread and the
+/// per-tick statvfs threads that added megabytes of VmRSS (docs/performance.md, "Where the
+/// agent's memory goes"). The agent is not allocation-bound, so two arenas cost no throughput.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // glibc's <malloc.h>: `int mallopt(int param, int value)`, `M_ARENA_MAX` is -8.
+        unsafe extern "C" {
+            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        const M_ARENA_MAX: std::ffi::c_int = -8;
+        // SAFETY: mallopt only changes allocator tuning; it is called before any thread exists.
+        unsafe {
+            mallopt(M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    // Two workers are plenty for an agent that serves pre-rendered bytes; stay light on hosts.
+    // One worker is plenty for an agent that serves pre-rendered bytes (the store and the alert
+    // evaluation run on their own or blocking threads); each extra worker costs its stack and a
+    // malloc arena of resident memory. `MNO_WORKER_THREADS` overrides it (benchmarks).
+    let workers = std::env::var("MNO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .max_blocking_threads(4)
         .enable_all()
         .build()

@@ -127,6 +127,10 @@ pub fn open_connection(path: &Path) -> Result<Connection, HistoryError> {
         .ctx("journal_mode")?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .ctx("synchronous")?;
+    // The alert state is small (KiBs); SQLite's default 2 MiB page cache per connection was
+    // resident memory for nothing (docs/performance.md).
+    conn.pragma_update(None, "cache_size", -256)
+        .ctx("cache_size")?;
     conn.execute_batch(SCHEMA).ctx("schema")?;
     Ok(conn)
 }
@@ -610,6 +614,16 @@ fn finite(v: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The alert state is KiBs; SQLite's default 2 MiB page cache per connection was resident
+    /// memory for nothing (issue 16).
+    #[test]
+    fn alerts_connection_does_not_keep_sqlite_default_two_mib_page_cache() {
+        let d = tempfile::tempdir().unwrap();
+        let c = open_connection(&d.path().join("alerts.db")).unwrap();
+        let size: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(size, -256);
+    }
 
     #[test]
     fn episodes_round_trip_and_filter() {

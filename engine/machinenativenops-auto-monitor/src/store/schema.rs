@@ -65,6 +65,14 @@ CREATE TABLE IF NOT EXISTS chunk (
 CREATE INDEX IF NOT EXISTS chunk_series ON chunk (series_id, block_id);
 ";
 
+/// Page cache of the writer connection (`PRAGMA cache_size`, negative = KiB). SQLite's default is
+/// 2 MiB per connection, which a 1 s agent fills within minutes with chunk pages it never reads
+/// again; the writer only touches the series index and the tail of the chunk table.
+pub const WRITER_CACHE_KIB: i64 = -512;
+
+/// Page cache of a read connection: queries stream chunks once, so a small cache loses nothing.
+pub const READER_CACHE_KIB: i64 = -256;
+
 /// Open (creating if needed) the store file for writing, with the pragmas above.
 pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
@@ -88,6 +96,7 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         )));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     // Keep the WAL from staying at its high-water mark after a checkpoint.
     conn.pragma_update(None, "journal_size_limit", 8 << 20)?;
     check_foreign(&conn, path)?;
@@ -139,6 +148,7 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "cache_size", READER_CACHE_KIB)?;
     Ok(conn)
 }
 
@@ -175,5 +185,28 @@ pub fn is_good_store(path: &Path) -> Result<(), String> {
             "store format {f} is not supported (expects {FORMAT})"
         )),
         None => Err("not an Auto-Monitor store (no format record)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache_size(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// SQLite's default page cache is 2 MiB per connection, resident for pages a 1 s agent
+    /// writes once and never reads again (issue 16: the whole agent's VmRSS).
+    #[test]
+    fn store_connections_do_not_keep_sqlite_default_two_mib_page_cache() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("m.db");
+        let w = open_writer(&path).unwrap();
+        // Negative sizes are KiB: both must be below SQLite's default of 2,000 KiB.
+        assert!((-1024..0).contains(&cache_size(&w)), "{}", cache_size(&w));
+        let r = open_reader(&path).unwrap();
+        assert!((-1024..0).contains(&cache_size(&r)), "{}", cache_size(&r));
     }
 }
