@@ -24,7 +24,8 @@ pub struct Cred {
     pub value: String,
 }
 
-fn uuid(rng: &mut Rng) -> String {
+/// A random version-agnostic UUID (Heroku keys and look-alike request ids).
+pub fn uuid(rng: &mut Rng) -> String {
     format!(
         "{}-{}-{}-{}-{}",
         rng.pick(HEX, 8),
