@@ -87,6 +87,18 @@ pub fn run_with(
     registry_file: &str,
     sb: &BuildSandbox,
 ) -> CheckResult {
+    run_guarded(root, cfg, registry_file, sb, Vec::new())
+}
+
+/// [`run_with`], failing the check if a build changes one of `checked` (files other checks
+/// read, root-relative) or moves HEAD ([`guard`]); nothing is hashed when no command runs.
+pub fn run_guarded(
+    root: &Path,
+    cfg: &BuildConfig,
+    registry_file: &str,
+    sb: &BuildSandbox,
+    checked: Vec<String>,
+) -> CheckResult {
     let started = Instant::now();
     let mut files_read = Vec::new();
     let mut r = match jobs(root, cfg, registry_file, &mut files_read) {
@@ -96,7 +108,13 @@ pub fn run_with(
             Status::Skipped,
             format!("no {registry_file} modules and no build_verification.modules"),
         ),
-        Ok(jobs) => run_jobs(root, &jobs, cfg, sb),
+        Ok(jobs) if jobs.iter().all(|j| j.argv.is_empty()) => run_jobs(root, &jobs, cfg, sb),
+        Ok(jobs) => {
+            let guard = guard::TreeGuard::before(root, checked);
+            let mut r = run_jobs(root, &jobs, cfg, sb);
+            guard.after(root, &mut r);
+            r
+        }
     };
     r.files_read = files_read;
     r.duration_ms = started.elapsed().as_millis() as u64;

@@ -132,15 +132,13 @@ pub fn run_with_config(
             }
             build::CHECK if cfg.build_verification.enabled => {
                 let read: Vec<String> = done.iter().flat_map(|r| r.files_read.clone()).collect();
-                let guard = build::guard::TreeGuard::before(root, read);
-                let mut r = build::run_with(
+                build::run_guarded(
                     root,
                     &cfg.build_verification,
                     &cfg.module_registry.file,
                     &opts.build_sandbox,
-                );
-                guard.after(root, &mut r);
-                r
+                    read,
+                )
             }
             other => {
                 CheckResult::with_status(other, Status::Skipped, "disabled in root.gates.yaml")
