@@ -201,7 +201,10 @@ fn red_on_a_planted_secret_and_a_registry_cycle_naming_both() {
 
     let report = read(&out.join("report.md"));
     assert!(report.contains("FAILED"), "{report}");
-    assert!(report.contains("deps.cycle"), "the cycle is named:\n{report}");
+    assert!(
+        report.contains("deps.cycle"),
+        "the cycle is named:\n{report}"
+    );
     // The markdown escapes `>`; the response carries the cycle's path as written.
     let response = read(&out.join("response.json"));
     assert!(
