@@ -30,9 +30,8 @@ units=()
 install_unit() {
   local unit="$DESTDIR/etc/systemd/system/$1"
   install -D -m 0644 "$ROOTFS/etc/systemd/system/$1" "$unit"
-  if [ "$PREFIX" != /usr/local ]; then
-    sed -i "s|/usr/local/bin/|$PREFIX/bin/|" "$unit"
-  fi
+  # rootfs (and the .deb) run the binaries from /usr/bin.
+  sed -i "/^ExecStart=/s|=/usr/bin/|=$PREFIX/bin/|" "$unit"
   units+=("$1")
 }
 # install_config NAME: the config from rootfs unless the operator already has one.
@@ -69,7 +68,7 @@ if [ -n "$AGENT_BIN" ]; then
 fi
 # The wrapper: either service's command line against the installed configuration.
 install -D -m 0755 "$ROOTFS/usr/bin/machinenativenops" "$DESTDIR/usr/bin/machinenativenops"
-sed -i "s|@BINDIR@|$PREFIX/bin|" "$DESTDIR/usr/bin/machinenativenops"
+sed -i "s|^BINDIR=\${MNO_BIN_DIR:-/usr/bin}|BINDIR=\${MNO_BIN_DIR:-$PREFIX/bin}|" "$DESTDIR/usr/bin/machinenativenops"
 
 if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
