@@ -27,7 +27,8 @@
 #
 # Files under --out: report.md (the gate report plus the services' metrics; also appended to
 # $GITHUB_STEP_SUMMARY when set), response.json, reports/ (report.json, report.md,
-# report.sarif, junit.xml and patches/ when the gate proposes fixes), evidence/ (the signed
+# report.sarif, junit.xml and patches/ when the gate proposes fixes), patches/ (when the
+# server keeps them beside the reports instead), evidence/ (the signed
 # chain, its public key and `evidence verify` output; never the signing key), metrics/
 # (both services' /metrics), logs/. Service state (data directories, pids, the token) lives in
 # --out/state, which is not an artifact.
@@ -234,7 +235,7 @@ run_gate() {
   [ -n "$commit" ] || die "no commit: $REPO is not a git checkout and --commit was not given"
   repository=${REPOSITORY:-local/$(basename "$REPO")}
 
-  rm -rf "$OUT/reports" "$OUT/evidence" "$OUT/metrics" "$OUT/report.md" "$OUT/response.json"
+  rm -rf "$OUT/reports" "$OUT/patches" "$OUT/evidence" "$OUT/metrics" "$OUT/report.md" "$OUT/response.json"
   mkdir -p "$OUT/reports" "$OUT/evidence" "$OUT/metrics"
 
   python3 - "$pr" "$commit" "$repository" "$BASE_REF" "$HEAD_REF" "$CHECKS" "$REPO" >"$STATE/request.json" <<'PY'
@@ -289,6 +290,12 @@ PY
   # Reports (and patches/ when the gate proposed fixes) as the server wrote them.
   if [ -d "$STATE/super-agent/reports/$id" ]; then
     cp -R "$STATE/super-agent/reports/$id/." "$OUT/reports/"
+  fi
+  # Proposed fixes, wherever the server keeps them: in the job's report folder (copied above)
+  # or in a patches/ folder beside the reports.
+  if [ -d "$STATE/super-agent/patches/$id" ]; then
+    mkdir -p "$OUT/patches"
+    cp -R "$STATE/super-agent/patches/$id/." "$OUT/patches/"
   fi
   # The evidence chain and its public key; the signing key stays behind.
   local ev=$STATE/super-agent/evidence

@@ -77,7 +77,7 @@ fn read(p: &Path) -> String {
 }
 
 /// No process the script started is still running (it records them in state/pids while up).
-fn nothing_left_running(out: &Path, log: &str) {
+fn nothing_left_running(out: &Path, log: &str, services: usize) {
     assert!(
         !out.join("state/pids").exists(),
         "the script left its pid file behind:\n{log}"
@@ -96,8 +96,8 @@ fn nothing_left_running(out: &Path, log: &str) {
     }
     assert_eq!(
         log.matches("stopping ").count(),
-        3,
-        "redis, auto-monitor and super-agent are stopped:\n{log}"
+        services,
+        "every service started is stopped:\n{log}"
     );
 }
 
@@ -168,7 +168,7 @@ fn green_on_this_repository_with_redis_metrics_summary_and_evidence() {
     );
     assert!(report.contains("mno_cpu_usage_percent "), "{report}");
     assert_eq!(read(&summary), report, "report.md goes to the step summary");
-    nothing_left_running(&out, &log);
+    nothing_left_running(&out, &log, 3);
 }
 
 #[test]
@@ -227,5 +227,67 @@ fn red_on_a_planted_secret_and_a_registry_cycle_naming_both() {
     );
     let sarif = read(&out.join("reports/report.sarif"));
     assert!(sarif.contains("deploy/app.env") && sarif.contains("deps.cycle"));
-    nothing_left_running(&out, &log);
+    nothing_left_running(&out, &log, 3);
+}
+
+/// The workflow's split steps: `start`, then `gate` (which writes the outcome to
+/// GITHUB_OUTPUT), then `stop` (an `always()` step, safe to repeat).
+#[test]
+fn start_gate_stop_as_the_workflow_runs_them() {
+    let Some(bins) = ready() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let github_output = tmp.path().join("github-output");
+    let (agent_port, monitor_port) = (free_port(), free_port());
+    let step = |sub: &str, extra: &[&str]| {
+        let mut cmd = Command::new("bash");
+        cmd.arg(format!("{REPO}/scripts/unified-gates.sh"))
+            .arg(sub)
+            .args(["--out", out.to_str().unwrap()]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("MNO_") || k.starts_with("GITHUB_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("GITHUB_OUTPUT", &github_output).args(extra);
+        cmd.output().expect("run scripts/unified-gates.sh")
+    };
+    let ports = [
+        "--agent-port",
+        &agent_port.to_string(),
+        "--monitor-port",
+        &monitor_port.to_string(),
+    ]
+    .map(str::to_string);
+    let ports: Vec<&str> = ports.iter().map(String::as_str).collect();
+    let mut start_args = vec!["--bin-dir", bins.to_str().unwrap(), "--repo", REPO];
+    start_args.extend(&ports);
+    let o = step("start", &start_args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(out.join("state/pids").is_file());
+
+    let o = step(
+        "gate",
+        &[
+            "--repo",
+            REPO,
+            "--pr",
+            "9",
+            "--checks",
+            "naming_conventions",
+        ],
+    );
+    let gate_log = text(&o);
+    let o2 = step("stop", &[]);
+    assert_eq!(o2.status.code(), Some(0), "{}", text(&o2));
+    assert_eq!(o.status.code(), Some(0), "{gate_log}");
+    let outputs = read(&github_output);
+    assert!(outputs.contains("status=PASSED"), "{outputs}");
+    assert!(outputs.contains("validation_id=gate-9-"), "{outputs}");
+    nothing_left_running(&out, &text(&o2), 2);
+    assert!(out.join("logs/super-agent.log").is_file());
+    // A second stop finds nothing to do.
+    let o3 = step("stop", &[]);
+    assert_eq!(o3.status.code(), Some(0));
+    assert!(!text(&o3).contains("stopping "));
 }
