@@ -69,26 +69,37 @@ fn a_wrong_expectation_fails_the_rule_unit_tests() {
     let Some(promtool) = tool("promtool") else {
         return;
     };
-    let dir = repo().join("deploy/prometheus/tests");
-    let text = std::fs::read_to_string(dir.join("mno-rules.test.yml")).unwrap();
+    let src = repo().join("deploy/prometheus");
+    let text = std::fs::read_to_string(src.join("tests/mno-rules.test.yml")).unwrap();
     let broken = text.replacen(
         "summary: \"CPU usage is 95%\"",
         "summary: \"CPU usage is 94%\"",
         1,
     );
     assert_ne!(broken, text);
-    // Beside the original so the relative rule_files resolve.
-    let tmp = tempfile::Builder::new()
-        .suffix(".yml")
-        .tempfile_in(&dir)
-        .unwrap();
-    std::fs::write(tmp.path(), broken).unwrap();
+    // The same layout in a scratch directory, so the relative rule_files resolve.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::create_dir_all(dir.path().join("tests")).unwrap();
+    for f in ["rules/mno-alerts.yml", "rules/mno-recording.yml"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let test = dir.path().join("tests/mno-rules.test.yml");
+    std::fs::write(&test, broken).unwrap();
     let o = Command::new(promtool)
         .args(["test", "rules"])
-        .arg(tmp.path())
+        .arg(&test)
         .output()
         .unwrap();
-    assert!(!o.status.success());
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !o.status.success() && out.contains("CPU usage is 94%"),
+        "{out}"
+    );
 }
 
 #[test]
