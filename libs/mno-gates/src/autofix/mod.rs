@@ -46,6 +46,9 @@ pub const PATCH_DIR: &str = "patches";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AutofixConfig {
+    /// Propose fixes after each gate run (`super-agent serve`: patches in the report folder;
+    /// `gate run` turns this on with `--fix`).
+    pub enabled: bool,
     /// A folder of bare (or plain) git clones of actions, `<owner>/<repo>.git` or
     /// `<owner>/<repo>`: `workflow.unpinned-action` is fixed with the commit its tag or
     /// branch names there. Nothing is fetched; unset, actions are not pinned.
@@ -61,6 +64,7 @@ pub struct AutofixConfig {
 impl Default for AutofixConfig {
     fn default() -> Self {
         AutofixConfig {
+            enabled: false,
             actions_mirror: None,
             max_fixes: 100,
             llm: LlmConfig::default(),
@@ -118,9 +122,6 @@ pub struct FixesSection {
     /// Findings a fixer looked at but could not fix, or whose patch failed its trial.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unfixed: Vec<UnfixedFinding>,
-    /// Ids of the patches applied to the tree (`--apply`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub applied: Vec<String>,
     /// Why fixers did not run (no scratch copy, AI fixer without key, limit reached).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -155,7 +156,9 @@ pub struct ProposedFix {
     pub note: Option<String>,
     /// Written by the AI fixer, not by a mechanical rule: review it as such.
     pub ai_proposed: bool,
-    /// The unified diff itself.
+    /// The unified diff itself, written to `patch`. Not in report.json: a secret's patch holds
+    /// the secret on its removed line, so the patch files are kept as private as the tree.
+    #[serde(skip)]
     pub diff: String,
 }
 

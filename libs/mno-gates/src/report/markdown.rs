@@ -164,13 +164,8 @@ fn fixes(out: &mut String, f: &crate::autofix::FixesSection) {
             };
             let _ = writeln!(
                 out,
-                "| {}{} | {by} | `{}` {} | `{}` | {} | {} |",
+                "| {} | {by} | `{}` {} | `{}` | {} | {} |",
                 p.id,
-                if f.applied.contains(&p.id) {
-                    " ✅ applied"
-                } else {
-                    ""
-                },
                 p.rule_id,
                 location(&p.file, p.line, None),
                 p.patch.replace('`', "'"),
