@@ -612,3 +612,39 @@ fn the_gate_fixture_is_fixed_in_one_pass_and_apply_applies_in_order() {
     let again = autofix::apply(root, &section).unwrap_err().to_string();
     assert!(again.starts_with("patch 001 "), "{again}");
 }
+
+#[test]
+fn a_folder_is_renamed_with_every_file_under_it() {
+    let gates = "naming_conventions:\n  rules:\n    - glob: 'deploy/*'\n      style: kebab_case\n      applies_to: directories\n";
+    let dir = repo(&[
+        ("root.gates.yaml", gates),
+        ("deploy/Blue_Green/app.env", "A=1\n"),
+        ("deploy/Blue_Green/sub/run.sh", "echo hi\n"),
+        (
+            "deploy/README.md",
+            "See Blue_Green/app.env and ./Blue_Green/sub/run.sh.\n",
+        ),
+        ("Makefile", "deploy:\n\tsh deploy/Blue_Green/sub/run.sh\n"),
+    ]);
+    let root = dir.path();
+    fixed_by(
+        root,
+        "naming_conventions",
+        "naming.kebab-case",
+        "deploy/Blue_Green",
+        "naming-rename",
+        &AutofixConfig::default(),
+    );
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(read("deploy/blue-green/app.env"), "A=1\n");
+    assert_eq!(read("deploy/blue-green/sub/run.sh"), "echo hi\n");
+    assert_eq!(
+        read("deploy/README.md"),
+        "See blue-green/app.env and ./blue-green/sub/run.sh.\n"
+    );
+    assert_eq!(
+        read("Makefile"),
+        "deploy:\n\tsh deploy/blue-green/sub/run.sh\n"
+    );
+    assert!(!root.join("deploy/Blue_Green").exists());
+}

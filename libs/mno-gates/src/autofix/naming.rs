@@ -59,7 +59,8 @@ fn word_char(c: char) -> bool {
 
 /// `text` with whole-word occurrences of `old` replaced by `new`: the character before is
 /// not a word character nor `.`, the one after is not a word character nor `.` followed
-/// by one (`a.env.example` is another file; `see a.env.` is this one).
+/// by one (`a.env.example` is another file; `see a.env.` is this one); `old` ending in `/`
+/// needs no boundary after it.
 fn replace_words(text: &str, old: &str, new: &str) -> String {
     if old.is_empty() || !text.contains(old) {
         return text.to_string();
@@ -76,11 +77,13 @@ fn replace_words(text: &str, old: &str, new: &str) -> String {
         let a1 = after.next();
         let a2 = after.next();
         let left_ok = before.is_none_or(|c| !word_char(c) && c != '.');
-        let right_ok = match a1 {
-            None => true,
-            Some('.') => a2.is_none_or(|c| !word_char(c)),
-            Some(c) => !word_char(c),
-        };
+        // A folder's `Name/` ends at its own slash.
+        let right_ok = old.ends_with('/')
+            || match a1 {
+                None => true,
+                Some('.') => a2.is_none_or(|c| !word_char(c)),
+                Some(c) => !word_char(c),
+            };
         if left_ok && right_ok {
             out.push_str(&text[last..i]);
             out.push_str(new);
