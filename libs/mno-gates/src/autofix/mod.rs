@@ -295,7 +295,16 @@ pub fn propose(
         .findings()
         .filter(|f| f.severity != Severity::Note && f.check != crate::checks::build::CHECK)
         .collect();
-    if findings.is_empty() {
+    let mut mechanical: Vec<(Fixer, &Finding)> = Vec::new();
+    let mut left: Vec<&Finding> = Vec::new();
+    for f in findings {
+        match Fixer::of(f) {
+            Some(x) => mechanical.push((x, f)),
+            None => left.push(f),
+        }
+    }
+    // Nothing any fixer could take: no copy of the tree.
+    if mechanical.is_empty() && (left.is_empty() || autofix.llm.endpoint.is_none()) {
         return section;
     }
     let mut scratch = match Scratch::copy(root, &opts.own_output) {
@@ -307,14 +316,6 @@ pub fn propose(
             return section;
         }
     };
-    let mut mechanical: Vec<(Fixer, &Finding)> = Vec::new();
-    let mut left: Vec<&Finding> = Vec::new();
-    for f in findings {
-        match Fixer::of(f) {
-            Some(x) => mechanical.push((x, f)),
-            None => left.push(f),
-        }
-    }
     // Later lines first (an inserted line moves only what follows it); deeper paths first
     // (a file is renamed before the folder holding it).
     mechanical.sort_by(|(xa, a), (xb, b)| {
