@@ -38,7 +38,7 @@ if [ -n "${MNO_BIN:-}" ]; then
   BIN=$MNO_BIN
 else
   CARGO_INCREMENTAL=0 cargo build --profile agent --quiet --bin machinenativenops-auto-monitor
-  BIN=target/agent/machinenativenops-auto-monitor
+  BIN=${CARGO_TARGET_DIR:-target}/agent/machinenativenops-auto-monitor
 fi
 TMP=$(mktemp -d)
 PIDS=()

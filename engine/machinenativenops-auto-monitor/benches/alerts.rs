@@ -17,15 +17,21 @@ use machinenativenops_auto_monitor::alerts::settings::Settings;
 use machinenativenops_auto_monitor::config::{MonitorConfig, Source};
 use machinenativenops_auto_monitor::metrics::{Batch, Family};
 
-const RULES: usize = 1_000;
-const PER_RULE: usize = 100;
+/// Rules (one family each) and series per family; `BENCH_RULES` / `BENCH_PER_RULE` shrink
+/// them for the CI smoke run (scripts/bench/smoke.sh).
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
-fn batch(t: SystemTime, seed: u64) -> Arc<Batch> {
+fn batch(t: SystemTime, seed: u64, rules: usize, per_rule: usize) -> Arc<Batch> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let families = (0..RULES)
+    let families = (0..rules)
         .map(|i| {
             let mut f = Family::gauge(format!("bench_metric_{i}"), "benchmark series");
-            for j in 0..PER_RULE {
+            for j in 0..per_rule {
                 let shard = j.to_string();
                 let host = format!("host-{}", j % 10);
                 // The same 5% of series stay above the threshold, with values that move.
@@ -46,9 +52,10 @@ fn batch(t: SystemTime, seed: u64) -> Arc<Batch> {
 }
 
 fn main() {
+    let (rules_n, per_rule) = (size("BENCH_RULES", 1_000), size("BENCH_PER_RULE", 100));
     let mut cfg = MonitorConfig::default();
     cfg.alerts.default_rules.enabled = false;
-    cfg.alerts.rules = (0..RULES)
+    cfg.alerts.rules = (0..rules_n)
         .map(|i| RuleSpec {
             alert: Some(format!("BenchHigh{i}")),
             expr: Some(format!("bench_metric_{i}{{shard=~\".+\"}} > 95")),
@@ -71,7 +78,7 @@ fn main() {
     let mut core = Core::new(set, settings, db).expect("core");
     let t0 = SystemTime::now();
     let batches: Vec<Arc<Batch>> = (0..8u64)
-        .map(|i| batch(t0 + Duration::from_secs(i), i))
+        .map(|i| batch(t0 + Duration::from_secs(i), i, rules_n, per_rule))
         .collect();
     let series: usize = batches[0].families.iter().map(|f| f.samples.len()).sum();
     // Warm up: the first tick creates the pending alerts.
@@ -93,7 +100,7 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let mean = times.iter().map(|d| ms(*d)).sum::<f64>() / times.len() as f64;
     println!(
-        "alert evaluation: {RULES} threshold rules over {series} series, {alerts} active alerts, one thread"
+        "alert evaluation: {rules_n} threshold rules over {series} series, {alerts} active alerts, one thread"
     );
     println!(
         "  per tick: median {:.2} ms, mean {:.2} ms, min {:.2} ms, max {:.2} ms ({} ticks)",

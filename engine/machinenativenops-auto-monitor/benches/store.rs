@@ -7,9 +7,10 @@
 //!    head encoding, one SQLite transaction per tick with `synchronous=FULL`),
 //!    and the compaction rate;
 //! 3. bytes per sample on disk after compaction for (a) node-like series at 1 s
-//!    over 24 simulated hours and (b) random-walk floats;
+//!    over 24 simulated hours, (a30) the same series at the agent's default 30 s
+//!    interval (every 30th tick of (a)) and (b) random-walk floats;
 //! 4. query latency for one series over 24 h at 1 s (86,400 points);
-//! 5. Prometheus' own TSDB bytes per sample on the same data (a), through
+//! 5. Prometheus' own TSDB bytes per sample on the same data (a) and (a30), through
 //!    `promtool tsdb create-blocks-from openmetrics`, and the ratio.
 //!
 //! Data set (a) is generated from real ticks collected on this host (live, or
@@ -23,7 +24,8 @@
 //! Environment: `BENCH_REAL_JSON` (recording), `BENCH_REAL_TICKS` (live ticks
 //! to collect, default 60), `BENCH_HOURS` (default 24), `BENCH_RW_SERIES`
 //! (random-walk series, default 100), `BENCH_DIR` (scratch directory),
-//! `BENCH_SKIP_PROMTOOL=1`.
+//! `BENCH_SKIP_PROMTOOL=1`, `BENCH_SETS=node-like-30s,…` (only those data sets through the
+//! store and promtool), `BENCH_KEEP=1` (keep the scratch directory and its databases).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -105,6 +107,9 @@ fn main() {
     );
     let recorded = dataset_from_batches("real", &real);
     let node = node_like(&real, hours * 3600);
+    // (a30): what the agent stores at its default 30 s interval over the same hours: every
+    // 30th tick of (a), as a 30 s scrape of the same host would read it.
+    let node30 = downsample(&node, 30, "node-like-30s");
     let walk = random_walk(env_num("BENCH_RW_SERIES", 100), hours * 3600);
 
     println!("\n## Float codecs (values only; timestamps are shared per block)\n");
@@ -129,9 +134,18 @@ fn main() {
         "\n## Store (codec {:?}, synchronous=FULL, one transaction per tick)\n",
         Codec::CHOSEN
     );
-    let mut ours_a = 0.0;
+    let mut ours: BTreeMap<&str, f64> = BTreeMap::new();
     let wide = widen(&node, env_num("BENCH_WIDE_COPIES", 40), 600);
-    for ds in [&node, &walk, &wide] {
+    // BENCH_SETS=name,name limits the store runs (and promtool) to those data sets.
+    let sets = std::env::var("BENCH_SETS").ok();
+    let wanted = |name: &str| {
+        sets.as_deref()
+            .is_none_or(|s| s.split(',').any(|n| n.trim() == name))
+    };
+    for ds in [&node, &node30, &walk, &wide] {
+        if !wanted(ds.name) {
+            continue;
+        }
         let db = scratch.join(format!("{}.db", ds.name));
         let r = ingest(ds, &db);
         println!(
@@ -163,6 +177,11 @@ fn main() {
             r.chunk_bytes as f64 / ds.samples() as f64,
             r.times_bytes as f64 / ds.samples() as f64
         );
+        println!(
+            "  on disk as the running agent has it (newest ticks still in the head, uncompressed): {} bytes = {:.3} bytes/sample",
+            r.running_bytes,
+            r.running_bytes as f64 / ds.samples() as f64
+        );
         if ds.name == "wide" {
             continue;
         }
@@ -171,35 +190,41 @@ fn main() {
             "  query one series over {} h ({} points): median {:.2} ms, min {:.2} ms, max {:.2} ms",
             hours, q.points, q.median_ms, q.min_ms, q.max_ms
         );
-        if ds.name == "node-like" {
-            ours_a = r.file_bytes as f64 / ds.samples() as f64;
-        }
+        ours.insert(ds.name, r.file_bytes as f64 / ds.samples() as f64);
     }
 
     if std::env::var("BENCH_SKIP_PROMTOOL").is_ok_and(|v| v == "1") {
         return;
     }
-    println!("\n## Prometheus TSDB on the same data (a)\n");
-    match prometheus_bytes(&node, &scratch) {
-        Ok(p) => {
-            println!(
-                "promtool create-blocks-from openmetrics: {} blocks, chunks {} bytes = {:.3} bytes/sample; whole blocks (chunks+index+meta) {} bytes = {:.3} bytes/sample ({:.1} s)",
-                p.blocks,
-                p.chunk_bytes,
-                p.chunk_bytes as f64 / node.samples() as f64,
-                p.total_bytes,
-                p.total_bytes as f64 / node.samples() as f64,
-                p.secs
-            );
-            println!(
-                "ratio ours (whole database file) / Prometheus (whole blocks): {:.2}; ours / Prometheus chunks only: {:.2}",
-                ours_a / (p.total_bytes as f64 / node.samples() as f64),
-                ours_a / (p.chunk_bytes as f64 / node.samples() as f64)
-            );
+    println!("\n## Prometheus TSDB on the same data (a) and (a30)\n");
+    for ds in [&node, &node30] {
+        if !wanted(ds.name) {
+            continue;
         }
-        Err(e) => {
-            println!("promtool failed: {e}");
-            std::process::exit(1);
+        match prometheus_bytes(ds, &scratch) {
+            Ok(p) => {
+                let ours_ds = ours.get(ds.name).copied().unwrap_or(f64::NAN);
+                println!(
+                    "{}: promtool create-blocks-from openmetrics: {} blocks, chunks {} bytes = {:.3} bytes/sample; whole blocks (chunks+index+meta) {} bytes = {:.3} bytes/sample ({:.1} s)",
+                    ds.name,
+                    p.blocks,
+                    p.chunk_bytes,
+                    p.chunk_bytes as f64 / ds.samples() as f64,
+                    p.total_bytes,
+                    p.total_bytes as f64 / ds.samples() as f64,
+                    p.secs
+                );
+                println!(
+                    "  ratio ours (whole database file, {:.3} bytes/sample) / Prometheus (whole blocks): {:.2}; ours / Prometheus chunks only: {:.2}",
+                    ours_ds,
+                    ours_ds / (p.total_bytes as f64 / ds.samples() as f64),
+                    ours_ds / (p.chunk_bytes as f64 / ds.samples() as f64)
+                );
+            }
+            Err(e) => {
+                println!("promtool failed: {e}");
+                std::process::exit(1);
+            }
         }
     }
 }
@@ -208,6 +233,10 @@ struct Cleanup(PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        if std::env::var_os("BENCH_KEEP").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -405,6 +434,21 @@ fn band(obs: &[f64], q: f64) -> (i64, i64) {
     ((lo - span).floor() as i64, (hi + span).ceil() as i64)
 }
 
+/// Every `step`-th tick of `ds`: the same series read at a `step` times longer interval.
+fn downsample(ds: &Dataset, step: usize, name: &'static str) -> Dataset {
+    let step = step.max(1);
+    Dataset {
+        name,
+        series: ds.series.clone(),
+        times: ds.times.iter().step_by(step).copied().collect(),
+        values: ds
+            .values
+            .iter()
+            .map(|v| v.iter().step_by(step).copied().collect())
+            .collect(),
+    }
+}
+
 /// Wide ticks: `copies` hosts' worth of the node-like series (an `instance` label each),
 /// over the first `ticks` ticks, to measure ingestion when one commit carries many samples.
 fn widen(ds: &Dataset, copies: usize, ticks: usize) -> Dataset {
@@ -491,6 +535,8 @@ struct IngestResult {
     compact_wall: f64,
     compact_cpu: f64,
     file_bytes: u64,
+    /// The whole file before the final compaction (head included), as a running agent has it.
+    running_bytes: u64,
     chunk_bytes: u64,
     times_bytes: u64,
 }
@@ -530,6 +576,11 @@ fn ingest(ds: &Dataset, db: &Path) -> IngestResult {
             compact_cpu += thread_cpu() - cc;
         }
     }
+    // The file as the running agent has it at this point: the newest ticks still in the head
+    // (uncompressed rows), free pages returned by the maintenance's incremental vacuum.
+    while store.vacuum_step(1 << 20).expect("vacuum") > 0 {}
+    store.checkpoint().expect("checkpoint");
+    let running_bytes = store.stats().bytes_on_disk;
     let (wc, cc) = (Instant::now(), thread_cpu());
     store.compact_all().expect("compact all");
     compact_wall += wc.elapsed().as_secs_f64();
@@ -553,6 +604,7 @@ fn ingest(ds: &Dataset, db: &Path) -> IngestResult {
         compact_wall,
         compact_cpu,
         file_bytes,
+        running_bytes,
         chunk_bytes: chunk_bytes as u64,
         times_bytes: times_bytes as u64,
     }
@@ -611,7 +663,7 @@ struct PromResult {
 
 /// Write `ds` as OpenMetrics, build TSDB blocks with promtool, and measure them.
 fn prometheus_bytes(ds: &Dataset, scratch: &Path) -> Result<PromResult, String> {
-    let om = scratch.join("node-like.om");
+    let om = scratch.join(format!("{}.om", ds.name));
     {
         let f = std::fs::File::create(&om).map_err(|e| e.to_string())?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
@@ -644,7 +696,7 @@ fn prometheus_bytes(ds: &Dataset, scratch: &Path) -> Result<PromResult, String> 
         writeln!(w, "# EOF").map_err(|e| e.to_string())?;
         w.flush().map_err(|e| e.to_string())?;
     }
-    let out = scratch.join("prom-blocks");
+    let out = scratch.join(format!("prom-blocks-{}", ds.name));
     let t = Instant::now();
     let o = std::process::Command::new("promtool")
         .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
