@@ -14,7 +14,7 @@ ROOT=$(pwd)
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- 1. system packages -----------------------------------------------------------------
-APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git redis-server dpkg util-linux)
+APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git redis-server dpkg util-linux wrk time)
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
@@ -27,6 +27,8 @@ command -v git >/dev/null 2>&1 || missing+=(git)   # the gate's --since tests bu
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)   # scripts/unified-gates.sh --redis
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)               # the .deb test
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)          # troubleshooting_doc as root
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)                     # scripts/bench/exporter.sh (smoke run)
+[ -x /usr/bin/time ] || missing+=(time)                              # scripts/bench/secrets.sh (smoke run)
 if ((${#missing[@]})); then
   log "installing ${APT_PACKAGES[*]}"
   SUDO=""
@@ -107,4 +109,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# Every benchmark once, tiny and on the debug binaries: they must run; no timing is asserted.
+log "benchmark smoke runs (scripts/bench/smoke.sh)"
+scripts/bench/smoke.sh
 log "all tests passed"
