@@ -5,9 +5,10 @@
 //! fixture cluster; watch events (MODIFIED, DELETED, ADDED, BOOKMARK) change them without a
 //! relist; the kubeconfig's credentials reach the server; annotated services become HTTP checks
 //! that really probe and go away with the service; an unreachable API server fails this
-//! collector alone.
+//! collector alone; and the `serve` binary built with the feature does all of it end to end.
 #![cfg(feature = "kubernetes")]
 
+mod common;
 mod kubernetes_support;
 
 use std::path::{Path, PathBuf};
@@ -299,4 +300,87 @@ fn bad_namespace_in_config_is_located() {
         err.contains("collectors.kubernetes.sync_timeout_seconds"),
         "{err}"
     );
+}
+
+#[test]
+fn metrics_reference_lists_every_kubernetes_family() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/metrics.md"),
+    )
+    .unwrap();
+    let mut names: Vec<String> = ["expected-initial.prom", "expected-after-watch.prom"]
+        .iter()
+        .flat_map(|f| {
+            expected(f)
+                .lines()
+                .filter_map(|l| l.strip_prefix("# TYPE "))
+                .filter_map(|l| l.split(' ').next())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.extend(
+        [
+            "mno_kubernetes_watch_up",
+            "mno_kubernetes_watch_errors_total",
+            "mno_kubernetes_watch_events_total",
+        ]
+        .map(String::from),
+    );
+    assert!(names.len() > 20, "{names:?}");
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !doc.contains(&format!("`{n}`")))
+        .collect();
+    assert!(missing.is_empty(), "docs/metrics.md lacks {missing:?}");
+}
+
+/// The real binary (built with the feature): `serve` exposes the cluster's families and the
+/// discovered check on /metrics.
+#[test]
+fn serve_exposes_kubernetes_families_and_discovered_checks() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (health, _health_task) = rt.block_on(health_server());
+    let port = health.port().to_string();
+    let replay = rt.block_on(Replay::start(
+        &fixtures(),
+        NAMESPACES,
+        &[("__HEALTH_HOST__", "127.0.0.1"), ("__HEALTH_PORT__", &port)],
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = replay.kubeconfig(dir.path(), TOKEN);
+    let yaml = format!(
+        "monitoring:\n  interval: 1\n  health_check_timeout: 2\nservices:\n  auto_discover: true\n  discovery_namespaces: [default, kube-system]\ncollectors:\n  kubernetes:\n    enabled: true\n    kubeconfig: {}\n",
+        kubeconfig.display()
+    );
+    let mut agent = common::Agent::start(&yaml, &[]);
+    agent.wait_ready(Duration::from_secs(30));
+    let wanted = [
+        "mno_collector_success{collector=\"kubernetes\"} 1",
+        "kube_deployment_status_replicas_available{namespace=\"default\",deployment=\"web\"} 2",
+        "kube_pod_container_status_waiting_reason{namespace=\"kube-system\",pod=\"metrics-server-7db4fb59f9-xq6nm\",container=\"metrics-server\",reason=\"CrashLoopBackOff\"} 1",
+        "kube_node_status_condition{node=\"worker-1\",condition=\"MemoryPressure\",status=\"true\"} 1",
+        "mno_kubernetes_watch_up{resource=\"nodes\"} 1",
+        "mno_service_up{service=\"default/web\"} 1",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = common::http_get(&agent.url("/metrics"), &[])
+            .map(|(_, _, b)| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let missing: Vec<&&str> = wanted
+            .iter()
+            .filter(|w| !body.lines().any(|l| l == **w))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/metrics lacks {missing:?}:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, stderr) = agent.terminate();
+    assert!(status.success(), "{status}: {stderr}");
 }
