@@ -393,6 +393,39 @@ mod tests {
         assert!(resolve_url("", "ftp://x/").is_err());
     }
 
+    #[test]
+    fn discovered_checks_are_replaced_and_configured_names_win() {
+        let spec = |name: &str, url: &str| CheckSpec {
+            name: name.into(),
+            url: Url::parse(url).unwrap(),
+            method: reqwest::Method::GET,
+            expected: vec![],
+            timeout: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            headers: BTreeMap::new(),
+        };
+        let checker = Checker::new(vec![spec("api", "http://127.0.0.1:1/")]);
+        checker.set_discovered(vec![
+            spec("api", "http://10.0.0.1/"),
+            spec("shop/web", "http://10.0.0.2/healthz"),
+            spec("shop/db", "http://10.0.0.3/"),
+        ]);
+        assert_eq!(checker.discovered_names(), ["shop/db", "shop/web"]);
+        // No runner yet (spawn not called): a stale result of a removed check still goes.
+        checker.results.write().unwrap().insert(
+            "shop/db".into(),
+            CheckResult {
+                up: true,
+                response_time: 0.1,
+                status: 200,
+                error: None,
+            },
+        );
+        checker.set_discovered(vec![spec("shop/web", "http://10.0.0.2/healthz")]);
+        assert_eq!(checker.discovered_names(), ["shop/web"]);
+        assert!(checker.result("shop/db").is_none());
+    }
+
     #[tokio::test]
     async fn checks_report_up_down_and_status() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};

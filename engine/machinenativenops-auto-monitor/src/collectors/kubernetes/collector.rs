@@ -580,3 +580,103 @@ async fn watch<K, S>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(namespaces: &[&str], nodes: bool) -> StartOptions {
+        StartOptions {
+            config: KubernetesConfig {
+                enabled: true,
+                nodes,
+                sync_timeout_seconds: 0.0,
+                ..Default::default()
+            },
+            namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            auto_discover: true,
+            check_defaults: CheckDefaults {
+                timeout: Duration::from_secs(1),
+                interval: Duration::from_secs(1),
+            },
+        }
+    }
+
+    fn offline(shared: Shared) -> KubernetesCollector {
+        KubernetesCollector {
+            shared: Arc::new(shared),
+            stop: CancellationToken::new(),
+            sync_timeout: Duration::ZERO,
+            waited: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn one_watch_per_resource_and_namespace() {
+        let s = Shared::new(&opts(&["default", "kube-system"], true));
+        assert_eq!(s.watched().len(), 9);
+        let s = Shared::new(&opts(&[], false));
+        let names: Vec<_> = s
+            .watched()
+            .iter()
+            .map(|w| (w.resource(), w.namespace().map(String::from)))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("pods", None),
+                ("services", None),
+                ("endpointslices", None),
+                ("deployments", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn collect_fails_until_every_watch_has_listed() {
+        let c = offline(Shared::new(&opts(&["default"], true)));
+        let ctx = crate::collectors::CollectorsConfig::default().context();
+        c.shared.pods[0].health.lock().unwrap().last_error =
+            Some((Instant::now(), "connection refused".into()));
+        let mut out = Vec::new();
+        let e = c.collect(&ctx, &mut out).unwrap_err().to_string();
+        assert!(e.contains("pods in default (connection refused)"), "{e}");
+        assert!(e.contains("nodes"), "{e}");
+        for w in [
+            &c.shared.pods[0].health,
+            &c.shared.services[0].health,
+            &c.shared.slices[0].health,
+            &c.shared.deployments[0].health,
+        ] {
+            w.lock().unwrap().synced = true;
+        }
+        c.shared
+            .nodes
+            .as_ref()
+            .unwrap()
+            .health
+            .lock()
+            .unwrap()
+            .synced = true;
+        assert!(c.collect(&ctx, &mut out).is_ok());
+        // Nothing listed: no family has a sample, so none is added.
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_recent_error_marks_a_listed_watch_down_for_a_while() {
+        let s = Shared::new(&opts(&["default"], false));
+        let up = |s: &Shared| s.health_families()[0].value(&[("resource", "pods")]);
+        assert_eq!(up(&s), Some(0.0), "not listed yet");
+        s.pods[0].health.lock().unwrap().synced = true;
+        assert_eq!(up(&s), Some(1.0));
+        s.pods[0].health.lock().unwrap().last_error = Some((Instant::now(), "watch failed".into()));
+        assert_eq!(up(&s), Some(0.0));
+        if let Some(long_ago) = Instant::now().checked_sub(ERROR_HOLD + Duration::from_secs(1)) {
+            s.pods[0].health.lock().unwrap().last_error = Some((long_ago, "watch failed".into()));
+            assert_eq!(up(&s), Some(1.0));
+        }
+        let l = [("resource", "pods"), ("namespace", "default")];
+        assert_eq!(s.health_families()[1].value(&l), Some(0.0));
+    }
+}
