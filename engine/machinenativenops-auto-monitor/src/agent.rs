@@ -54,7 +54,7 @@ impl Agent {
     /// With `collectors.kubernetes` on, this starts its watches on the current tokio runtime
     /// (and fails outside one); discovered service checks go to `checker`.
     pub fn new(cfg: &MonitorConfig, checker: Checker) -> Result<Agent, String> {
-        #[allow(unused_mut)]
+        #[cfg_attr(not(feature = "kubernetes"), allow(unused_mut))]
         let (mut collectors, mut sources) = (cfg.collectors.build()?, Vec::<FamilySource>::new());
         #[cfg(feature = "kubernetes")]
         if cfg.collectors.kubernetes.enabled() {
