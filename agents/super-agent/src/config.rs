@@ -69,6 +69,9 @@ pub struct AgentConfig {
     pub retention: RetentionConfig,
     /// Log level, format and file.
     pub logging: LoggingConfig,
+    /// Proposed fixes for each gate run's findings, as patches in its report folder
+    /// (`patches/`; never applied by the server). Off unless `enabled`.
+    pub autofix: mno_gates::AutofixConfig,
 }
 
 /// `build_sandbox:` — builds run with a cleared environment and, with Landlock, without
@@ -145,6 +148,7 @@ impl Default for AgentConfig {
             build_sandbox: BuildSandboxConfig::default(),
             retention: RetentionConfig::default(),
             logging: LoggingConfig::default(),
+            autofix: mno_gates::AutofixConfig::default(),
         }
     }
 }

@@ -52,6 +52,9 @@ pub enum GateCommand {
         /// What build commands may see.
         #[command(flatten)]
         sandbox: Box<SandboxArgs>,
+        /// Proposed fixes: patches under `<out>/patches/`, applied only with `--apply`.
+        #[command(flatten)]
+        fix: Box<FixArgs>,
     },
     /// Accept every secret found now: (re)write the security baseline named in root.gates.yaml.
     Baseline {
@@ -96,6 +99,61 @@ impl SandboxArgs {
             writable: self.build_writable.clone(),
             require: self.require_sandbox,
         }
+    }
+}
+
+/// `gate run` options for auto-fix (docs/autofix.md).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FixArgs {
+    /// Propose fixes: each patch is tried on a copy of the tree (`git apply --check`, then the
+    /// finding's check again) and written to `<out>/patches/NNN-<fixer>-<file>.patch`; the
+    /// reports get a "proposed fixes" section. The tree is not changed.
+    #[arg(long)]
+    pub fix: bool,
+    /// Apply the proposed patches to the tree, in order, after the reports are written
+    /// (implies --fix). Run the gate again to see the result.
+    #[arg(long)]
+    pub apply: bool,
+    /// Folder of git clones of actions (`<owner>/<repo>.git`): unpinned `uses:` are pinned to
+    /// the commit their tag names there. Nothing is fetched.
+    #[arg(long, value_name = "DIR", env = "MNO_AUTOFIX_ACTIONS_MIRROR")]
+    pub actions_mirror: Option<PathBuf>,
+    /// OpenAI-compatible chat-completions URL for the AI fixer (off when unset); its patches
+    /// pass the same trial and are marked AI-proposed.
+    #[arg(long, value_name = "URL", env = "MNO_AUTOFIX_LLM_ENDPOINT")]
+    pub llm_endpoint: Option<String>,
+    /// The model the AI fixer asks.
+    #[arg(long, value_name = "NAME", env = "MNO_AUTOFIX_LLM_MODEL")]
+    pub llm_model: Option<String>,
+    /// The environment variable holding the AI fixer's API key.
+    #[arg(long, value_name = "VAR", default_value = "MNO_AUTOFIX_LLM_KEY")]
+    pub llm_key_env: String,
+    /// Seconds one AI request may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub llm_timeout: f64,
+    /// At most this many findings are sent to the AI fixer.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub llm_max_findings: usize,
+}
+
+impl FixArgs {
+    fn to_config(&self) -> mno_gates::AutofixConfig {
+        let mut c = mno_gates::AutofixConfig {
+            enabled: self.fix || self.apply,
+            actions_mirror: self
+                .actions_mirror
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            ..Default::default()
+        };
+        c.llm.endpoint = self.llm_endpoint.clone();
+        if let Some(m) = &self.llm_model {
+            c.llm.model = m.clone();
+        }
+        c.llm.api_key_env = self.llm_key_env.clone();
+        c.llm.timeout = self.llm_timeout;
+        c.llm.max_findings = self.llm_max_findings;
+        c
     }
 }
 
@@ -151,6 +209,7 @@ pub fn run(
             since,
             sandbox,
             respect_ignore,
+            fix,
         } => {
             let sb = sandbox.to_sandbox(&evidence);
             gate_run(
@@ -165,6 +224,7 @@ pub fn run(
                     respect_ignore,
                 },
                 sb,
+                &fix,
             )
         }
         GateCommand::Baseline { path } => baseline(&path),
@@ -187,14 +247,16 @@ fn gate_run(
     evidence: &crate::evidence_cmd::GateEvidenceArgs,
     scan: GateRunScan,
     build_sandbox: mno_gates::BuildSandbox,
+    fix: &FixArgs,
 ) -> ExitCode {
+    let own = own_output(root, out);
     let opts = mno_gates::parse_checks(checks).map(|checks| mno_gates::GateOptions {
         checks,
         since: scan.since,
         progress: Some(progress::stderr_hook()),
         build_sandbox,
         respect_ignore: scan.respect_ignore,
-        own_output: own_output(root, out).into_iter().collect(),
+        own_output: own.clone().into_iter().collect(),
     });
     let mut report = match opts.and_then(|o| mno_gates::run_gate_with(root, &o)) {
         Ok(r) => r,
@@ -209,6 +271,10 @@ fn gate_run(
         format.iter().map(|f| f.to_format()).collect()
     };
     crate::evidence_cmd::attach_monitor(&mut report, evidence);
+    let autofix = fix.to_config();
+    if autofix.enabled {
+        report.fixes = Some(propose_fixes(root, &report, &autofix, own));
+    }
     let binding = crate::evidence_cmd::prepare(root, &mut report, evidence);
     if let Err(e) = create_out_dir(out) {
         eprintln!("error: {}: {e}", out.display());
@@ -220,6 +286,15 @@ fn gate_run(
             print_summary(&report);
             for f in &files {
                 println!("wrote {}", f.display());
+            }
+            if let Some(section) = &report.fixes {
+                match mno_gates::autofix::write_patches(section, out) {
+                    Ok(patches) => print_fixes(section, &patches),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(EXIT_ERROR);
+                    }
+                }
             }
             let names: Vec<String> = files
                 .iter()
@@ -238,10 +313,77 @@ fn gate_run(
             return ExitCode::from(EXIT_ERROR);
         }
     }
+    // Applied last: the reports and the evidence describe the tree the checks read.
+    if fix.apply
+        && let Some(section) = &report.fixes
+    {
+        match mno_gates::autofix::apply(root, section) {
+            Ok(ids) => println!(
+                "applied {} patches to {}; run the gate again to check the result",
+                ids.len(),
+                root.display()
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_ERROR);
+            }
+        }
+    }
     match report.overall_status {
         Status::Passed | Status::Skipped => ExitCode::SUCCESS,
         Status::Failed => ExitCode::from(EXIT_FAILED),
         Status::Error => ExitCode::from(EXIT_ERROR),
+    }
+}
+
+/// Run the fixers over `report`'s findings (the AI fixer's key from its environment variable).
+fn propose_fixes(
+    root: &Path,
+    report: &GateReport,
+    autofix: &mno_gates::AutofixConfig,
+    own: Option<String>,
+) -> mno_gates::FixesSection {
+    let cfg = match mno_gates::load_config(root) {
+        Ok(c) => c.config,
+        Err(e) => {
+            return mno_gates::FixesSection {
+                notes: vec![format!("no fixes: {e}")],
+                ..Default::default()
+            };
+        }
+    };
+    let opts = mno_gates::FixOptions {
+        llm_api_key: std::env::var(&autofix.llm.api_key_env)
+            .ok()
+            .filter(|k| !k.is_empty()),
+        own_output: own.into_iter().collect(),
+    };
+    mno_gates::autofix::propose(root, report, &cfg, autofix, &opts)
+}
+
+fn print_fixes(section: &mno_gates::FixesSection, patches: &[PathBuf]) {
+    println!("proposed fixes: {}", section.proposed.len());
+    for (p, file) in section.proposed.iter().zip(patches) {
+        let ai = if p.ai_proposed { " [AI-proposed]" } else { "" };
+        println!(
+            "  {} {}{ai}: {} ({})",
+            p.id,
+            p.fixer,
+            p.title,
+            file.display()
+        );
+        if let Some(n) = &p.note {
+            println!("      note: {n}");
+        }
+    }
+    for u in &section.unfixed {
+        println!(
+            "  not fixed: {}:{} {} ({}): {}",
+            u.file, u.line, u.rule_id, u.fixer, u.reason
+        );
+    }
+    for n in &section.notes {
+        println!("  note: {n}");
     }
 }
 

@@ -45,6 +45,8 @@ pub struct GateContext {
     pub link_base: Option<String>,
     /// The evidence chain records are appended to (`<data_dir>/evidence`).
     pub chain: Option<Arc<mno_gates::EvidenceChain>>,
+    /// Fixers run after each gate when `enabled`; patches go to `<report folder>/patches/`.
+    pub autofix: mno_gates::AutofixConfig,
 }
 
 /// The result of one run: the response and where its reports are.
@@ -346,17 +348,24 @@ pub fn run(
         build_sandbox: ctx.build_sandbox.clone(),
         ..Default::default()
     };
-    let result = match &v.registry {
-        None => mno_gates::run_gate_with(&v.root, &opts),
-        Some(reg) => mno_gates::load_config(&v.root).map(|mut loaded| {
+    let config = mno_gates::load_config(&v.root).map(|mut loaded| {
+        if let Some(reg) = &v.registry {
             loaded.config.module_registry.file = reg.clone();
-            mno_gates::run_with_config(&v.root, &loaded.config, &v.checks, loaded.warnings, &opts)
-        }),
-    };
+        }
+        loaded
+    });
+    let result = config.as_ref().map_err(|e| e.to_string()).map(|loaded| {
+        mno_gates::run_with_config(
+            &v.root,
+            &loaded.config,
+            &v.checks,
+            loaded.warnings.clone(),
+            &opts,
+        )
+    });
     let (mut report, error) = match result {
         Ok(r) => (r, None),
-        Err(e) => {
-            let msg = e.to_string();
+        Err(msg) => {
             let results = v
                 .checks
                 .iter()
@@ -390,6 +399,25 @@ pub fn run(
             .replace("{commit_sha}", &meta.commit_sha)
     });
     let dir = ctx.reports_dir.join(&v.validation_id);
+    if ctx.autofix.enabled
+        && error.is_none()
+        && let Ok(loaded) = &config
+    {
+        let opts = mno_gates::FixOptions {
+            llm_api_key: std::env::var(&ctx.autofix.llm.api_key_env)
+                .ok()
+                .filter(|k| !k.is_empty()),
+            own_output: Vec::new(),
+        };
+        let mut section =
+            mno_gates::autofix::propose(&v.root, &report, &loaded.config, &ctx.autofix, &opts);
+        if let Err(e) = mno_gates::autofix::write_patches(&section, &dir) {
+            tracing::error!(validation_id = %v.validation_id, "patches: {e}");
+            section.notes.push(format!("patches not written: {e}"));
+            section.proposed.clear();
+        }
+        report.fixes = Some(section);
+    }
     let mut error = error;
     let reports =
         match mno_gates::write_reports(&report, &dir, &ReportFormat::ALL, link_base.as_deref()) {

@@ -151,6 +151,7 @@ pub async fn serve_until(
             reports_dir: paths.reports_dir.clone(),
             link_base: cfg.link_base.clone(),
             chain: Some(Arc::new(chain)),
+            autofix: cfg.autofix.clone(),
         },
         JobsConfig {
             max_concurrent: cfg.max_concurrent_gates,

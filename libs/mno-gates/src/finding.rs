@@ -168,6 +168,9 @@ pub struct GateReport {
     /// lets a verifier detect records later removed from the end (`--expect-head`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_chain: Option<crate::evidence::ChainHead>,
+    /// Patches proposed for the findings (`gate run --fix`), when fixers ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixes: Option<crate::autofix::FixesSection>,
 }
 
 impl GateReport {
@@ -184,6 +187,7 @@ impl GateReport {
             config_warnings,
             monitor: None,
             evidence_chain: None,
+            fixes: None,
         }
     }
 

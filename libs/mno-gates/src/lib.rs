@@ -9,12 +9,14 @@
 //! [`write_reports`].
 //!
 //! [`evidence`] digests what a run read and its report and keeps the signed, hash-chained
-//! evidence log; [`monitor`] reads a running Auto-Monitor for the report's monitor section.
+//! evidence log; [`monitor`] reads a running Auto-Monitor for the report's monitor section;
+//! [`autofix`] turns findings into patches, each tried on a scratch copy before it is offered.
 //!
 //! Configuration comes from `root.gates.yaml` at the repository root; every
 //! key is optional, so a repository without one gets useful defaults. Its JSON
 //! Schema (`schemas/root-gates.schema.json`) is generated from [`GatesConfig`].
 
+pub mod autofix;
 pub mod checks;
 pub mod config;
 pub mod error;
@@ -25,6 +27,7 @@ pub mod progress;
 pub mod report;
 mod walk;
 
+pub use autofix::{AutofixConfig, FixOptions, FixesSection, LlmConfig};
 pub use checks::build::BuildSandbox;
 pub use checks::security::{Baseline, BaselineEntry};
 pub use checks::{

@@ -71,6 +71,9 @@ pub fn render(report: &GateReport, link_base: Option<&str>) -> String {
     if let Some(m) = &report.monitor {
         monitor(&mut out, m);
     }
+    if let Some(f) = &report.fixes {
+        fixes(&mut out, f);
+    }
     if let Some(h) = &report.evidence_chain {
         let _ = writeln!(
             out,
@@ -134,6 +137,59 @@ fn monitor(out: &mut String, m: &crate::monitor::MonitorSection) {
             cell(&a.since),
             a.summary.as_deref().map(cell).unwrap_or_default()
         );
+    }
+}
+
+/// Proposed fixes: one row per patch (AI-proposed ones marked), then what was left unfixed.
+fn fixes(out: &mut String, f: &crate::autofix::FixesSection) {
+    let _ = writeln!(out, "\n### Proposed fixes\n");
+    if f.proposed.is_empty() {
+        out.push_str("No patch proposed.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "Each patch passed `git apply --check` and a re-run of its check on a copy of the \
+             tree. They build on each other: apply them in order (`git apply {}/*.patch` from \
+             the repository root, or `super-agent gate run --fix --apply`).\n",
+            crate::autofix::PATCH_DIR
+        );
+        out.push_str(
+            "| # | Fixer | Finding | Patch | What it does | Note |\n|---|---|---|---|---|---|\n",
+        );
+        for p in f.proposed.iter().take(MAX_ROWS) {
+            let by = if p.ai_proposed {
+                format!("**AI-proposed** (`{}`)", p.fixer)
+            } else {
+                format!("`{}`", p.fixer)
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {by} | `{}` {} | `{}` | {} | {} |",
+                p.id,
+                p.rule_id,
+                location(&p.file, p.line, None),
+                p.patch.replace('`', "'"),
+                cell(&p.title),
+                p.note.as_deref().map(cell).unwrap_or_default()
+            );
+        }
+    }
+    if !f.unfixed.is_empty() {
+        out.push_str("\n| Not fixed | Fixer | Why |\n|---|---|---|\n");
+        for u in f.unfixed.iter().take(MAX_ROWS) {
+            let _ = writeln!(
+                out,
+                "| `{}` {} | {}{} | {} |",
+                u.rule_id,
+                location(&u.file, u.line, None),
+                if u.ai_proposed { "AI-proposed " } else { "" },
+                u.fixer,
+                cell(&u.reason)
+            );
+        }
+    }
+    for n in &f.notes {
+        let _ = writeln!(out, "\n> note: {}", cell(n));
     }
 }
 
