@@ -50,13 +50,25 @@ pub struct Agent {
 
 impl Agent {
     /// An agent for a validated configuration.
+    ///
+    /// With `collectors.kubernetes` on, this starts its watches on the current tokio runtime
+    /// (and fails outside one); discovered service checks go to `checker`.
     pub fn new(cfg: &MonitorConfig, checker: Checker) -> Result<Agent, String> {
+        #[cfg_attr(not(feature = "kubernetes"), allow(unused_mut))]
+        let (mut collectors, mut sources) = (cfg.collectors.build()?, Vec::<FamilySource>::new());
+        #[cfg(feature = "kubernetes")]
+        if cfg.collectors.kubernetes.enabled() {
+            use crate::collectors::kubernetes::{KubernetesCollector, StartOptions};
+            let k = KubernetesCollector::start(StartOptions::from_config(cfg), checker.clone())?;
+            sources.push(k.health_source());
+            collectors.push(Box::new(k));
+        }
         Ok(Agent {
-            collectors: cfg.collectors.build()?,
+            collectors,
             ctx: cfg.collectors.context(),
             checker,
             prev: None,
-            sources: Vec::new(),
+            sources,
             clock: Arc::new(SystemTime::now),
         })
     }

@@ -4,10 +4,12 @@
 //! original config) runs as its own task at its own interval and records its
 //! latest result; the collection tick turns the results into
 //! `mno_service_up`, `mno_service_response_time_seconds` and
-//! `mno_service_http_status`, so probes never slow a tick down.
+//! `mno_service_http_status`, so probes never slow a tick down. Checks found at run time
+//! (Kubernetes services annotated for discovery) are added and removed with
+//! [`Checker::set_discovered`].
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
@@ -37,7 +39,7 @@ pub fn resolve_url(base: &str, url: &str) -> Result<Url, String> {
 }
 
 /// A check ready to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckSpec {
     /// Service name (`service` label).
     pub name: String,
@@ -119,6 +121,15 @@ pub struct CheckResult {
 pub struct Checker {
     specs: Arc<Vec<CheckSpec>>,
     results: Arc<RwLock<BTreeMap<String, CheckResult>>>,
+    discovered: Arc<Mutex<Discovered>>,
+}
+
+/// Checks found at run time, and what runs them once [`Checker::spawn`] was called.
+#[derive(Default)]
+struct Discovered {
+    runner: Option<(reqwest::Client, CancelToken)>,
+    /// Name → spec and the token stopping its task (None until a runner exists).
+    running: BTreeMap<String, (CheckSpec, Option<CancelToken>)>,
 }
 
 impl Checker {
@@ -127,6 +138,7 @@ impl Checker {
         Checker {
             specs: Arc::new(specs),
             results: Arc::default(),
+            discovered: Arc::default(),
         }
     }
 
@@ -135,30 +147,81 @@ impl Checker {
         self.specs.is_empty()
     }
 
-    /// Start one task per check; they stop when `stop` is cancelled.
+    /// Start one task per check; they stop when `stop` is cancelled. Checks discovered later
+    /// start as they are found.
     pub fn spawn(&self, client: reqwest::Client, stop: CancelToken) {
         for spec in self.specs.iter().cloned() {
-            let results = self.results.clone();
-            let client = client.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(spec.interval);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tick.tick() => {}
-                    }
-                    let r = probe(&client, &spec).await;
-                    if let Some(e) = &r.error {
-                        tracing::debug!(service = %spec.name, error = %e, "service check failed");
-                    }
-                    if let Ok(mut m) = results.write() {
-                        m.insert(spec.name.clone(), r);
-                    }
-                }
-            });
+            spawn_check(spec, self.results.clone(), client.clone(), stop.clone());
         }
+        if let Ok(mut d) = self.discovered.lock() {
+            for (spec, token) in d.running.values_mut().filter(|(_, t)| t.is_none()) {
+                let t = stop.child_token();
+                spawn_check(
+                    spec.clone(),
+                    self.results.clone(),
+                    client.clone(),
+                    t.clone(),
+                );
+                *token = Some(t);
+            }
+            d.runner = Some((client, stop));
+        }
+    }
+
+    /// Replace the discovered checks by `specs`: new ones start, vanished or changed ones
+    /// stop and their results go. A name already used by a configured check is skipped.
+    pub fn set_discovered(&self, specs: Vec<CheckSpec>) {
+        let Ok(mut d) = self.discovered.lock() else {
+            return;
+        };
+        let mut wanted: BTreeMap<String, CheckSpec> = BTreeMap::new();
+        for spec in specs {
+            if self.specs.iter().any(|s| s.name == spec.name) {
+                tracing::warn!(service = %spec.name, "discovered check has the name of a configured one; skipped");
+                continue;
+            }
+            wanted.insert(spec.name.clone(), spec);
+        }
+        let gone: Vec<String> = d
+            .running
+            .iter()
+            .filter(|(name, (spec, _))| wanted.get(*name) != Some(spec))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            if let Some((_, Some(token))) = d.running.remove(&name) {
+                token.cancel();
+            }
+            if let Ok(mut r) = self.results.write() {
+                r.remove(&name);
+            }
+            tracing::info!(service = %name, "discovered check removed");
+        }
+        for (name, spec) in wanted {
+            if d.running.contains_key(&name) {
+                continue;
+            }
+            tracing::info!(service = %name, url = %spec.url, "discovered check added");
+            let token = d.runner.as_ref().map(|(client, stop)| {
+                let t = stop.child_token();
+                spawn_check(
+                    spec.clone(),
+                    self.results.clone(),
+                    client.clone(),
+                    t.clone(),
+                );
+                t
+            });
+            d.running.insert(name, (spec, token));
+        }
+    }
+
+    /// Names of the discovered checks, sorted.
+    pub fn discovered_names(&self) -> Vec<String> {
+        self.discovered
+            .lock()
+            .map(|d| d.running.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Probe every check once, now (for `collect --once`).
@@ -204,6 +267,37 @@ impl Checker {
     pub fn result(&self, name: &str) -> Option<CheckResult> {
         self.results.read().ok().and_then(|m| m.get(name).cloned())
     }
+}
+
+/// Probe `spec` every interval until `stop`, keeping its latest result in `results`.
+fn spawn_check(
+    spec: CheckSpec,
+    results: Arc<RwLock<BTreeMap<String, CheckResult>>>,
+    client: reqwest::Client,
+    stop: CancelToken,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(spec.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let r = probe(&client, &spec).await;
+            if let Some(e) = &r.error {
+                tracing::debug!(service = %spec.name, error = %e, "service check failed");
+            }
+            if let Ok(mut m) = results.write() {
+                // A check removed while probing must not leave its result behind (the
+                // remover cancels before it takes this lock to delete the result).
+                if stop.is_cancelled() {
+                    break;
+                }
+                m.insert(spec.name.clone(), r);
+            }
+        }
+    });
 }
 
 async fn probe(client: &reqwest::Client, spec: &CheckSpec) -> CheckResult {
@@ -297,6 +391,39 @@ mod tests {
         );
         assert!(resolve_url("", "health").is_err());
         assert!(resolve_url("", "ftp://x/").is_err());
+    }
+
+    #[test]
+    fn discovered_checks_are_replaced_and_configured_names_win() {
+        let spec = |name: &str, url: &str| CheckSpec {
+            name: name.into(),
+            url: Url::parse(url).unwrap(),
+            method: reqwest::Method::GET,
+            expected: vec![],
+            timeout: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            headers: BTreeMap::new(),
+        };
+        let checker = Checker::new(vec![spec("api", "http://127.0.0.1:1/")]);
+        checker.set_discovered(vec![
+            spec("api", "http://10.0.0.1/"),
+            spec("shop/web", "http://10.0.0.2/healthz"),
+            spec("shop/db", "http://10.0.0.3/"),
+        ]);
+        assert_eq!(checker.discovered_names(), ["shop/db", "shop/web"]);
+        // No runner yet (spawn not called): a stale result of a removed check still goes.
+        checker.results.write().unwrap().insert(
+            "shop/db".into(),
+            CheckResult {
+                up: true,
+                response_time: 0.1,
+                status: 200,
+                error: None,
+            },
+        );
+        checker.set_discovered(vec![spec("shop/web", "http://10.0.0.2/healthz")]);
+        assert_eq!(checker.discovered_names(), ["shop/web"]);
+        assert!(checker.result("shop/db").is_none());
     }
 
     #[tokio::test]

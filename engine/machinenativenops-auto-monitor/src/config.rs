@@ -704,6 +704,17 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
         let (key, rest) = msg.split_once(": ").unwrap_or(("collectors", msg.as_str()));
         return e(key, rest.to_string());
     }
+    if let Err(msg) = c
+        .collectors
+        .kubernetes
+        .0
+        .validate(&c.services.discovery_namespaces)
+    {
+        let (key, rest) = msg
+            .split_once(": ")
+            .unwrap_or(("collectors.kubernetes", &msg));
+        return e(key, rest.to_string());
+    }
     let mut seen = std::collections::BTreeSet::new();
     for (i, chk) in c.http_checks.iter().enumerate() {
         let at = |f: &str| format!("http_checks.{i}.{f}");

@@ -55,7 +55,8 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
     alerts.set_storage(store.clone());
     agent.add_source(Arc::new(alerts.families_source()));
     let stop = CancellationToken::new();
-    if !checker.is_empty() {
+    // With Kubernetes discovery, checks may appear later even when none is configured.
+    if !checker.is_empty() || cfg.collectors.kubernetes.enabled() {
         let client = checks::http_client(cfg).map_err(ServeError::Setup)?;
         checker.spawn(client, stop.clone());
     }

@@ -18,6 +18,7 @@ pub mod boottime;
 pub mod cpu;
 pub mod diskstats;
 pub mod filesystem;
+pub mod kubernetes;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netdev;
@@ -31,6 +32,7 @@ pub use boottime::BoottimeConfig;
 pub use cpu::CpuConfig;
 pub use diskstats::DiskstatsConfig;
 pub use filesystem::FilesystemConfig;
+pub use kubernetes::KubernetesConfig;
 pub use loadavg::LoadavgConfig;
 pub use meminfo::MeminfoConfig;
 pub use netdev::NetdevConfig;
@@ -92,6 +94,9 @@ pub enum CollectError {
         /// What was wrong.
         message: String,
     },
+    /// A source outside the host (an API server) has not answered.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl CollectError {
@@ -244,6 +249,9 @@ pub struct CollectorsConfig {
     pub processes: Switch<ProcessesConfig>,
     /// The agent's own CPU, memory and file descriptors (`process_*`).
     pub process: Switch<ProcessConfig>,
+    /// Kubernetes pods, services, nodes and deployments (`kube_*`), through watches; off by
+    /// default, and only in builds with the `kubernetes` cargo feature.
+    pub kubernetes: Switch<KubernetesConfig>,
 }
 
 impl Default for CollectorsConfig {
@@ -263,6 +271,7 @@ impl Default for CollectorsConfig {
             pressure: Switch::default(),
             processes: Switch::default(),
             process: Switch::default(),
+            kubernetes: Switch::default(),
         }
     }
 }
