@@ -1,12 +1,13 @@
 # syntax=docker/dockerfile:1
 # The Auto-Monitor image. Build from the repository root:
 #   docker build -f deploy/docker/auto-monitor.Dockerfile -t machinenativenops-auto-monitor .
-# Stage 1 builds the size-optimised `agent` profile (what scripts/install.sh ships); stage 2 is
+# Stage 1 builds the size-optimised `agent` profile (what scripts/install.sh ships) with the
+# Kubernetes collector compiled in (off until `collectors.kubernetes.enabled`); stage 2 is
 # a distroless glibc image with the binary only, running as nobody.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --locked --profile agent -p machinenativenops-auto-monitor \
+RUN cargo build --locked --profile agent -p machinenativenops-auto-monitor --features kubernetes \
  && install -D -m 0755 target/agent/machinenativenops-auto-monitor /out/machinenativenops-auto-monitor
 
 FROM gcr.io/distroless/cc-debian12:nonroot
