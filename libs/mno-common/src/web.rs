@@ -59,7 +59,7 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--border);white-space:nowrap}
 td.wrap{white-space:normal;min-width:16em}
 th{color:var(--muted);font-weight:500}
-.ok,td.ok,td.st-passed{color:var(--ok)}.bad,td.bad,td.st-firing,td.st-failed,td.st-error{color:var(--bad)}td.st-pending,.warn{color:var(--warn)}
+.ok,.st-passed{color:var(--ok)}.bad,.st-firing,.st-failed,.st-error,.st-critical{color:var(--bad)}.warn,.st-pending,.st-warning{color:var(--warn)}.st-skipped,.st-note,.st-info{color:var(--muted)}
 .muted{color:var(--muted)}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 pre{white-space:pre-wrap;word-break:break-word;margin:0}

@@ -7,6 +7,8 @@
 //! | `GET /api/v1/gates[/{id}[/reports/{file}]]` | jobs, one job, its report files |
 //! | `GET /incidents` | recorded IncidentSignals, newest first |
 //! | `GET /health`, `/ready`, `/metrics` | liveness, readiness (handlers), Prometheus text |
+//! | `GET /ui`, `/ui/gates/{id}` | the web page: runs and incidents; one run's report ([`ui`]) |
+//! | `GET /openapi.json`, `/docs` | the OpenAPI 3.1 document and Swagger UI ([`openapi`]) |
 //!
 //! Every error is JSON ([`error::ApiError`]); axum's own rejections are replaced by the
 //! extractors in [`extract`].

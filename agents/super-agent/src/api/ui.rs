@@ -66,6 +66,15 @@ fn footer(h: &mut String) {
     );
 }
 
+/// `1 warning`, `2 warnings`.
+fn count(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 fn status_cell(status: &str) -> String {
     format!(
         r#"<td class="st-{}"><span class="badge">{}</span></td>"#,
@@ -126,8 +135,9 @@ fn gates_table(h: &mut String, jobs: &[JobRecord]) {
             .as_ref()
             .map(|r| {
                 format!(
-                    "{} errors, {} warnings",
-                    r.summary.errors, r.summary.warnings
+                    "{}, {}",
+                    count(r.summary.errors, "error"),
+                    count(r.summary.warnings, "warning")
                 )
             })
             .unwrap_or_default();
@@ -267,10 +277,10 @@ fn render_job(h: &mut String, job: &JobRecord) {
     };
     let _ = write!(
         h,
-        r#"<section class="panel" id="report"><h2>Report</h2><p>{} errors · {} warnings · {} notes · finished {}</p>"#,
-        r.summary.errors,
-        r.summary.warnings,
-        r.summary.notes,
+        r#"<section class="panel" id="report"><h2>Report</h2><p>{} · {} · {} · finished {}</p>"#,
+        count(r.summary.errors, "error"),
+        count(r.summary.warnings, "warning"),
+        count(r.summary.notes, "note"),
         esc(&r.timestamp)
     );
     if let Some(e) = &r.error {
@@ -295,10 +305,10 @@ fn render_job(h: &mut String, job: &JobRecord) {
     for (name, c) in &r.validation_results {
         let _ = write!(
             h,
-            r#"<details id="check-{n}"{}><summary>{n}: {} ({} findings)</summary>"#,
+            r#"<details id="check-{n}"{}><summary>{n}: {} ({})</summary>"#,
             if c.findings.is_empty() { "" } else { " open" },
             esc(c.status.as_str()),
-            c.findings.len(),
+            count(c.findings.len(), "finding"),
             n = esc(name),
         );
         if c.findings.is_empty() {

@@ -30,7 +30,8 @@ const MAX_SERIES: usize = 8;
 const HISTORY_ROWS: usize = 15;
 
 /// The ranges the page offers: (parameter, milliseconds).
-pub const RANGES: [(&str, i64); 5] = [
+pub const RANGES: [(&str, i64); 6] = [
+    ("5m", 300_000),
     ("15m", 900_000),
     ("1h", 3_600_000),
     ("6h", 21_600_000),
@@ -45,8 +46,8 @@ pub const RANGES: [(&str, i64); 5] = [
     tag = "ui",
     operation_id = "dashboard",
     params(
-        ("range" = Option<String>, Query, description = "Chart range: 15m, 1h (default), 6h, 24h or 7d",
-         pattern = "^(15m|1h|6h|24h|7d)$"),
+        ("range" = Option<String>, Query, description = "Chart range: 5m, 15m, 1h (default), 6h, 24h or 7d",
+         pattern = "^(5m|15m|1h|6h|24h|7d)$"),
     ),
     responses(
         (status = 200, description = "The HTML dashboard", content_type = "text/html; charset=utf-8", body = String),
@@ -215,10 +216,10 @@ fn host_name() -> String {
 fn duration_words(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
     match s {
-        0..=119 => format!("{s} s"),
-        120..=7199 => format!("{} min", s / 60),
-        7200..=172_799 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
     }
 }
 
@@ -400,7 +401,7 @@ fn summary(h: &mut String, batch: Option<&Batch>, st: &AppState, now: i64) {
         h,
         "Load",
         &load[0],
-        &format!("5m {} · 15m {}", load[1], load[2]),
+        &format!("5m {} 15m {}", load[1], load[2]),
         "",
     );
     if let Some(boot) = latest(batch, "node_boot_time_seconds", &[]) {
@@ -425,7 +426,7 @@ fn summary(h: &mut String, batch: Option<&Batch>, st: &AppState, now: i64) {
         h,
         "Collectors",
         &format!("{ok}/{all}"),
-        "succeeded on the last tick",
+        "ok on the last tick",
         if ok < all { "bad" } else { "" },
     );
     if let Some(e) = &st.alerts {
@@ -615,7 +616,7 @@ const CSS: &str = r#"
 .card{background:var(--panel);border:1px solid var(--border);border-radius:8px;padding:10px 12px;border-left:4px solid var(--border)}
 .card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card .value{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
-.card .note{color:var(--muted);font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.card .note{color:var(--muted);font-size:12px}
 .card.warn{border-left-color:var(--warn)}.card.bad{border-left-color:var(--bad)}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,460px),1fr));gap:16px}
 figcaption{font-weight:600;margin-bottom:6px}
