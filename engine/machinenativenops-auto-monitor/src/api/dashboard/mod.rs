@@ -234,6 +234,33 @@ fn bytes_words(b: f64) -> String {
     format!("{x:.1} PiB")
 }
 
+/// A value for people: at most four significant digits, no exponent for everyday sizes.
+fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e9).contains(&a) {
+        return format!("{v:.3e}");
+    }
+    let decimals = if a >= 1000.0 {
+        0
+    } else {
+        (3 - a.log10().floor().max(-3.0) as i32).clamp(0, 6) as usize
+    };
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// `2026-12-03T12:26:27.674Z` as `2026-12-03 12:26:27`.
+fn short_time(rfc3339: &str) -> String {
+    rfc3339.replacen('T', " ", 1).chars().take(19).collect()
+}
+
 fn rfc3339_ms(ms: i64) -> String {
     crate::alerts::history::rfc3339(ms)
 }
@@ -497,13 +524,17 @@ fn alerts(h: &mut String, st: &AppState, now: i64) {
             };
             let _ = write!(
                 h,
-                r#"<tr><td>{}</td><td>{}</td><td class="st-{}">{}{silenced}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                r#"<tr><td>{}</td><td>{}</td><td class="st-{}">{}{silenced}</td><td title="{}">{}</td><td>{}</td><td class="wrap">{}</td></tr>"#,
                 esc(label(&a.labels, "alertname")),
                 esc(label(&a.labels, "severity")),
                 a.state.as_str(),
                 a.state.as_str(),
                 esc(&rfc3339_ms(a.active_at)),
-                esc(&crate::alerts::api::go_float_e(a.value)),
+                esc(&format!(
+                    "{} ago",
+                    duration_words((now - a.active_at) as f64 / 1000.0)
+                )),
+                esc(&number(a.value)),
                 esc(&summary)
             );
         }
@@ -533,11 +564,13 @@ fn alerts(h: &mut String, st: &AppState, now: i64) {
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     esc(&r.alertname),
                     esc(&r.severity),
-                    esc(&r.started_at),
-                    esc(r.resolved_at.as_deref().unwrap_or("open")),
-                    r.peak_value
-                        .map(crate::alerts::api::go_float_e)
-                        .unwrap_or_default(),
+                    esc(&short_time(&r.started_at)),
+                    esc(&r
+                        .resolved_at
+                        .as_deref()
+                        .map(short_time)
+                        .unwrap_or("open".into())),
+                    r.peak_value.map(number).unwrap_or_default(),
                     r.repair_attempts
                 );
             }
@@ -610,6 +643,25 @@ fn collectors(h: &mut String, batch: Option<&Batch>) {
     h.push_str("</section>");
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_for_people() {
+        assert_eq!(number(98.50746268680219), "98.51");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(1234.56), "1235");
+        assert_eq!(number(0.012345), "0.01235");
+        assert_eq!(number(3.0e12), "3.000e12");
+        assert_eq!(
+            short_time("2026-12-03T12:26:27.674Z"),
+            "2026-12-03 12:26:27"
+        );
+        assert_eq!(duration_words(7300.0), "2h 1m");
+    }
+}
+
 /// Chart and summary styles on top of [`mno_common::web::BASE_CSS`].
 const CSS: &str = r#"
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(135px,1fr));gap:10px}
@@ -632,5 +684,6 @@ svg .line{fill:none;stroke-width:1.8;stroke-linejoin:round;stroke-linecap:round}
 ul.legend{list-style:none;margin:6px 0 0;padding:0;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px}
 ul.legend b{font-weight:600;font-variant-numeric:tabular-nums}
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
+.panel h2{margin-top:14px}.panel h2:first-child{margin-top:4px}
 @media (max-width:600px){svg .tick{font-size:15px}svg .empty{font-size:17px}.card .value{font-size:19px}}
 "#;
