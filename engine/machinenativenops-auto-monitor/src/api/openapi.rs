@@ -191,7 +191,6 @@ pub async fn openapi_json() -> Response {
 pub fn docs_router() -> Router {
     let config = Config::new(["/openapi.json"])
         .validator_url("none")
-        .try_it_out_enabled(true)
-        .display_operation_id(true);
+        .try_it_out_enabled(true);
     SwaggerUi::new("/docs").config(config).into()
 }

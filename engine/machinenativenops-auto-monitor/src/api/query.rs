@@ -183,7 +183,7 @@ fn request_opts(form: &Form, base: &QueryOptions) -> Result<QueryOptions, QueryE
     operation_id = "query",
     summary = "Instant query",
     params(
-        ("query" = String, Query, description = "PromQL expression"),
+        ("query" = String, Query, description = "PromQL expression", example = "mno_cpu_usage_percent"),
         ("time" = Option<String>, Query, description = "Evaluation time: RFC 3339 or Unix seconds (default: now)"),
         ("timeout" = Option<String>, Query, description = "Evaluation timeout (Prometheus duration); can only shorten the default"),
     ),
@@ -255,10 +255,10 @@ fn range_params(form: &Form) -> Result<(i64, i64, i64), QueryError> {
     operation_id = "query_range",
     summary = "Range query",
     params(
-        ("query" = String, Query, description = "PromQL expression"),
-        ("start" = String, Query, description = "Range start: RFC 3339 or Unix seconds"),
-        ("end" = String, Query, description = "Range end: RFC 3339 or Unix seconds"),
-        ("step" = String, Query, description = "Resolution: a duration (`15s`) or seconds"),
+        ("query" = String, Query, description = "PromQL expression", example = "mno_cpu_usage_percent"),
+        ("start" = String, Query, description = "Range start: RFC 3339 or Unix seconds", example = "2026-01-01T00:00:00Z"),
+        ("end" = String, Query, description = "Range end: RFC 3339 or Unix seconds", example = "2026-01-01T01:00:00Z"),
+        ("step" = String, Query, description = "Resolution: a duration (`15s`) or seconds", example = "15s"),
         ("timeout" = Option<String>, Query, description = "Evaluation timeout (Prometheus duration); can only shorten the default"),
     ),
     responses(
@@ -315,7 +315,7 @@ fn matcher_sets(form: &Form) -> Result<Vec<Vec<Matcher>>, QueryError> {
     operation_id = "series",
     summary = "Series matching selectors",
     params(
-        ("match[]" = Vec<String>, Query, description = "Series selectors (at least one)", explode = true),
+        ("match[]" = Vec<String>, Query, description = "Series selectors (at least one)", explode = true, example = json!(["up"])),
         ("start" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds"),
         ("end" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds"),
     ),
