@@ -27,6 +27,12 @@ const CSS: &str = r#"
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}
 dt{color:var(--muted)}dd{margin:0;word-break:break-all}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
+@media (max-width:600px){
+table.runs :is(th,td):is(:nth-child(3),:nth-child(4),:nth-child(5),:nth-child(7),:nth-child(8)),
+table.incidents :is(th,td):is(:nth-child(1),:nth-child(4),:nth-child(5),:nth-child(6),:nth-child(7)),
+table.checks :is(th,td):is(:nth-child(4),:nth-child(5)),
+table.findings :is(th,td):is(:nth-child(2),:nth-child(5)){display:none}
+td.wrap{min-width:0}}
 "#;
 
 fn html(body: String) -> Response {
@@ -111,7 +117,7 @@ fn gates_table(h: &mut String, jobs: &[JobRecord]) {
         h.push_str(r#"<p class="muted">No gate has run yet (POST /api/v1/gates or a GateValidationRequest message).</p></section>"#);
         return;
     }
-    h.push_str(r#"<div class="scroll"><table><thead><tr><th>run</th><th>status</th><th>repository</th><th>PR</th><th>commit</th><th>findings</th><th>created</th><th>finished</th></tr></thead><tbody>"#);
+    h.push_str(r#"<div class="scroll"><table class="runs"><thead><tr><th>run</th><th>status</th><th>repository</th><th>PR</th><th>commit</th><th>findings</th><th>created</th><th>finished</th></tr></thead><tbody>"#);
     for j in jobs {
         let shown = match &j.response {
             Some(r) => r.overall_status.as_str(),
@@ -163,7 +169,7 @@ fn incidents_table(h: &mut String, incidents: &[IncidentRecord]) {
         h.push_str(r#"<p class="muted">No incident received (IncidentSignal messages on POST /message).</p></section>"#);
         return;
     }
-    h.push_str(r#"<div class="scroll"><table><thead><tr><th>#</th><th>alert</th><th>severity</th><th>status</th><th>received</th><th>from</th><th>namespace / cluster</th><th>summary</th></tr></thead><tbody>"#);
+    h.push_str(r#"<div class="scroll"><table class="incidents"><thead><tr><th>#</th><th>alert</th><th>severity</th><th>status</th><th>received</th><th>from</th><th>namespace / cluster</th><th>summary</th></tr></thead><tbody>"#);
     for i in incidents {
         let s = &i.signal;
         let summary = s
@@ -289,7 +295,7 @@ fn render_job(h: &mut String, job: &JobRecord) {
     for w in &r.config_warnings {
         let _ = write!(h, r#"<p class="warn">{}</p>"#, esc(w));
     }
-    h.push_str(r#"<div class="scroll"><table><thead><tr><th>check</th><th>status</th><th>findings</th><th>duration</th><th>detail</th></tr></thead><tbody>"#);
+    h.push_str(r#"<div class="scroll"><table class="checks"><thead><tr><th>check</th><th>status</th><th>findings</th><th>duration</th><th>detail</th></tr></thead><tbody>"#);
     for (name, c) in &r.validation_results {
         let _ = write!(
             h,
@@ -314,7 +320,7 @@ fn render_job(h: &mut String, job: &JobRecord) {
         if c.findings.is_empty() {
             h.push_str(r#"<p class="muted">No findings.</p>"#);
         } else {
-            h.push_str(r#"<div class="scroll"><table><thead><tr><th>severity</th><th>rule</th><th>where</th><th>message</th><th>suggested fix</th></tr></thead><tbody>"#);
+            h.push_str(r#"<div class="scroll"><table class="findings"><thead><tr><th>severity</th><th>rule</th><th>where</th><th>message</th><th>suggested fix</th></tr></thead><tbody>"#);
             for f in &c.findings {
                 let sev = word(&f.severity);
                 let _ = write!(

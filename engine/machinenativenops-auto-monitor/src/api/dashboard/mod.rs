@@ -509,7 +509,7 @@ fn alerts(h: &mut String, st: &AppState, now: i64) {
     if live.is_empty() {
         h.push_str(r#"<p class="muted">No alert is pending or firing.</p>"#);
     } else {
-        h.push_str(r#"<div class="scroll"><table><thead><tr><th>alert</th><th>severity</th><th>state</th><th>since</th><th>value</th><th>summary</th></tr></thead><tbody>"#);
+        h.push_str(r#"<div class="scroll"><table class="active"><thead><tr><th>alert</th><th>severity</th><th>state</th><th>since</th><th>value</th><th>summary</th></tr></thead><tbody>"#);
         for (key, a) in &live {
             let ann = core.annotations(key, a);
             let summary = ann
@@ -557,7 +557,7 @@ fn alerts(h: &mut String, st: &AppState, now: i64) {
             h.push_str(r#"<p class="muted">No alert has fired yet.</p>"#);
         }
         Ok(rows) => {
-            h.push_str(r#"<div class="scroll"><table><thead><tr><th>alert</th><th>severity</th><th>started</th><th>resolved</th><th>peak</th><th>repairs</th></tr></thead><tbody>"#);
+            h.push_str(r#"<div class="scroll"><table class="history"><thead><tr><th>alert</th><th>severity</th><th>started</th><th>resolved</th><th>peak</th><th>repairs</th></tr></thead><tbody>"#);
             for r in rows {
                 let _ = write!(
                     h,
@@ -685,5 +685,9 @@ ul.legend{list-style:none;margin:6px 0 0;padding:0;display:flex;flex-wrap:wrap;g
 ul.legend b{font-weight:600;font-variant-numeric:tabular-nums}
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 .panel h2{margin-top:14px}.panel h2:first-child{margin-top:4px}
+@media (max-width:600px){
+table.active :is(th,td):is(:nth-child(2),:nth-child(4),:nth-child(6)),
+table.history :is(th,td):is(:nth-child(2),:nth-child(5),:nth-child(6)){display:none}
+td.wrap{min-width:0}}
 @media (max-width:600px){svg .tick{font-size:15px}svg .empty{font-size:17px}.card .value{font-size:19px}}
 "#;
