@@ -643,25 +643,6 @@ fn collectors(h: &mut String, batch: Option<&Batch>) {
     h.push_str("</section>");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_for_people() {
-        assert_eq!(number(98.50746268680219), "98.51");
-        assert_eq!(number(0.0), "0");
-        assert_eq!(number(1234.56), "1235");
-        assert_eq!(number(0.012345), "0.01235");
-        assert_eq!(number(3.0e12), "3.000e12");
-        assert_eq!(
-            short_time("2026-12-03T12:26:27.674Z"),
-            "2026-12-03 12:26:27"
-        );
-        assert_eq!(duration_words(7300.0), "2h 1m");
-    }
-}
-
 /// Chart and summary styles on top of [`mno_common::web::BASE_CSS`].
 const CSS: &str = r#"
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(135px,1fr));gap:10px}
@@ -691,3 +672,22 @@ table.history :is(th,td):is(:nth-child(2),:nth-child(5),:nth-child(6)){display:n
 td.wrap{min-width:0}}
 @media (max-width:600px){svg .tick{font-size:15px}svg .empty{font-size:17px}.card .value{font-size:19px}}
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_for_people() {
+        assert_eq!(number(98.50746268680219), "98.51");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(1234.56), "1235");
+        assert_eq!(number(0.012345), "0.01235");
+        assert_eq!(number(3.0e12), "3.000e12");
+        assert_eq!(
+            short_time("2026-12-03T12:26:27.674Z"),
+            "2026-12-03 12:26:27"
+        );
+        assert_eq!(duration_words(7300.0), "2h 1m");
+    }
+}
