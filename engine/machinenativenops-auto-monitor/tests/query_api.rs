@@ -371,6 +371,7 @@ async fn no_store_means_503_unavailable_on_the_main_router() {
         snapshots: rx,
         started: Instant::now(),
         store: None,
+        alerts: None,
     });
     for uri in [
         "/api/v1/query?query=up",

@@ -11,6 +11,7 @@
 pub mod logging;
 pub mod paths;
 pub mod server;
+pub mod web;
 pub mod yaml;
 
 pub use logging::{DefaultLogFile, LogFormat, LogSettings, LoggingConfig, NoLogFile, parse_size};

@@ -7,12 +7,16 @@
 //! | `GET /api/v1/gates[/{id}[/reports/{file}]]` | jobs, one job, its report files |
 //! | `GET /incidents` | recorded IncidentSignals, newest first |
 //! | `GET /health`, `/ready`, `/metrics` | liveness, readiness (handlers), Prometheus text |
+//! | `GET /ui`, `/ui/gates/{id}` | the web page: runs and incidents; one run's report ([`ui`]) |
+//! | `GET /openapi.json`, `/docs` | the OpenAPI 3.1 document and Swagger UI ([`openapi`]) |
 //!
 //! Every error is JSON ([`error::ApiError`]); axum's own rejections are replaced by the
 //! extractors in [`extract`].
 
 pub mod error;
 pub mod extract;
+pub mod openapi;
+pub mod ui;
 pub mod views;
 
 use std::path::PathBuf;
@@ -65,6 +69,9 @@ pub struct App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/ui", get(ui::page))
+        .route("/ui/gates/{validation_id}", get(ui::gate_page))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -76,6 +83,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v1/gates/{validation_id}/reports/{file}",
             get(get_report),
         )
+        .merge(openapi::docs_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
@@ -152,6 +160,14 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
+/// What this service is and where its routes are.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "service",
+    operation_id = "index",
+    responses((status = 200, description = "Service name, version, endpoints, message types", body = Object))
+)]
 async fn index() -> Json<Value> {
     Json(json!({
         "service": "super-agent",
@@ -159,12 +175,21 @@ async fn index() -> Json<Value> {
         "endpoints": [
             "POST /message", "POST /api/v1/gates", "GET /api/v1/gates",
             "GET /api/v1/gates/{validation_id}", "GET /api/v1/gates/{validation_id}/reports/{file}",
-            "GET /incidents", "GET /health", "GET /ready", "GET /metrics"
+            "GET /incidents", "GET /health", "GET /ready", "GET /metrics",
+            "GET /ui", "GET /ui/gates/{validation_id}", "GET /openapi.json", "GET /docs"
         ],
         "message_types": MessageType::known_names(),
     }))
 }
 
+/// Liveness.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    operation_id = "health",
+    responses((status = 200, description = "Alive", body = openapi::Health))
+)]
 async fn health(State(app): State<Arc<App>>) -> Json<Value> {
     Json(json!({
         "status": "ok",
@@ -174,6 +199,17 @@ async fn health(State(app): State<Arc<App>>) -> Json<Value> {
     }))
 }
 
+/// Readiness: handlers, state store, gate slots.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "service",
+    operation_id = "ready",
+    responses(
+        (status = 200, description = "Ready", body = Object),
+        (status = 503, description = "Shutting down", body = Object),
+    )
+)]
 async fn ready(State(app): State<Arc<App>>) -> Response {
     let g = app.jobs.gauges();
     let closing = app.jobs.closing();
@@ -193,6 +229,14 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    operation_id = "metrics",
+    responses((status = 200, description = "Exposition text", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String))
+)]
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let text = app.metrics.render(app.jobs.gauges());
     let mut resp = text.into_response();
@@ -251,6 +295,28 @@ fn check_meta(env: &Envelope) -> Result<MessageType, ApiError> {
 
 /// `POST /message`: validate the envelope, dispatch it, answer `{status, trace_id, timestamp,
 /// processing_result}`. A GateValidationRequest waits for its result unless `?wait=false`.
+#[utoipa::path(
+    post,
+    path = "/message",
+    tag = "messages",
+    operation_id = "message",
+    params(("wait" = Option<bool>, Query, description = "A GateValidationRequest waits for its result unless false")),
+    request_body(content = Envelope, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Processed", body = MessageReply),
+        (status = 202, description = "Accepted (a gate job runs on)", body = MessageReply),
+        (status = 400, description = "Invalid envelope or payload", body = openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = openapi::ErrorBody),
+        (status = 403, description = "The repository is outside allowed_roots", body = openapi::ErrorBody),
+        (status = 404, description = "The repository root does not exist", body = openapi::ErrorBody),
+        (status = 409, description = "A job with this validation id is running", body = openapi::ErrorBody),
+        (status = 413, description = "Body too large", body = openapi::ErrorBody),
+        (status = 415, description = "Not JSON", body = openapi::ErrorBody),
+        (status = 501, description = "No handler for this message type", body = openapi::ErrorBody),
+        (status = 503, description = "Queue full or shutting down", body = openapi::ErrorBody),
+    )
+)]
 async fn message(
     State(app): State<Arc<App>>,
     _: Authorized,
@@ -318,6 +384,30 @@ fn new_trace_id() -> String {
 
 /// `POST /api/v1/gates`: the payload of a GateValidationRequest as a job; 202 with the job's
 /// link at once, or (`?wait=true`) 200 with the finished job.
+#[utoipa::path(
+    post,
+    path = "/api/v1/gates",
+    tag = "gates",
+    operation_id = "post_gate",
+    params(
+        ("wait" = Option<bool>, Query, description = "Wait for the finished job (up to wait_timeout)"),
+        ("X-Trace-Id" = Option<String>, Header, description = "Trace id to record (1-128 characters)"),
+    ),
+    request_body(content = GateValidationRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The finished job (wait=true)", body = openapi::JobView),
+        (status = 202, description = "Queued; Location names the job", body = openapi::JobRef),
+        (status = 400, description = "Invalid request", body = openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = openapi::ErrorBody),
+        (status = 403, description = "The repository is outside allowed_roots", body = openapi::ErrorBody),
+        (status = 404, description = "The repository root does not exist", body = openapi::ErrorBody),
+        (status = 409, description = "A job with this validation id is running", body = openapi::ErrorBody),
+        (status = 413, description = "Body too large", body = openapi::ErrorBody),
+        (status = 415, description = "Not JSON", body = openapi::ErrorBody),
+        (status = 503, description = "Queue full or shutting down", body = openapi::ErrorBody),
+    )
+)]
 async fn post_gate(
     State(app): State<Arc<App>>,
     _: Authorized,
@@ -389,6 +479,18 @@ fn limit(q: &LimitQuery) -> Result<usize, ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/gates",
+    tag = "gates",
+    operation_id = "list_gates",
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "Most jobs (default 100)")),
+    responses(
+        (status = 200, description = "Jobs, newest first", body = openapi::JobList),
+        (status = 400, description = "Invalid query", body = openapi::ErrorBody),
+        (status = 500, description = "The state store failed", body = openapi::ErrorBody),
+    )
+)]
 async fn list_gates(
     State(app): State<Arc<App>>,
     QueryParams(q): QueryParams<LimitQuery>,
@@ -406,6 +508,18 @@ fn unknown_job(id: &str) -> ApiError {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/gates/{validation_id}",
+    tag = "gates",
+    operation_id = "get_gate",
+    params(("validation_id" = String, Path, description = "gate-<pr_number>-<sha8>")),
+    responses(
+        (status = 200, description = "The job", body = openapi::JobView),
+        (status = 404, description = "No such job", body = openapi::ErrorBody),
+        (status = 500, description = "The state store failed", body = openapi::ErrorBody),
+    )
+)]
 async fn get_gate(
     State(app): State<Arc<App>>,
     PathParams(id): PathParams<String>,
@@ -417,6 +531,26 @@ async fn get_gate(
     Ok(Json(views::job_view(&job)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/gates/{validation_id}/reports/{file}",
+    tag = "gates",
+    operation_id = "get_report",
+    params(
+        ("validation_id" = String, Path, description = "gate-<pr_number>-<sha8>"),
+        ("file" = String, Path, description = "report.json, report.md, report.sarif or junit.xml"),
+    ),
+    responses(
+        (status = 200, description = "The report file", content(
+            (Object = "application/json"),
+            (String = "text/markdown; charset=utf-8"),
+            (Object = "application/sarif+json"),
+            (String = "application/xml"),
+        )),
+        (status = 404, description = "No such job or report", body = openapi::ErrorBody),
+        (status = 500, description = "The state store failed", body = openapi::ErrorBody),
+    )
+)]
 async fn get_report(
     State(app): State<Arc<App>>,
     PathParams((id, file)): PathParams<(String, String)>,
@@ -454,6 +588,18 @@ async fn get_report(
     Ok(resp)
 }
 
+#[utoipa::path(
+    get,
+    path = "/incidents",
+    tag = "messages",
+    operation_id = "incidents",
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "Most incidents (default 100)")),
+    responses(
+        (status = 200, description = "Incidents, newest first", body = openapi::IncidentList),
+        (status = 400, description = "Invalid query", body = openapi::ErrorBody),
+        (status = 500, description = "The state store failed", body = openapi::ErrorBody),
+    )
+)]
 async fn incidents(
     State(app): State<Arc<App>>,
     QueryParams(q): QueryParams<LimitQuery>,

@@ -114,7 +114,17 @@ fn alert_json(
     a
 }
 
-async fn alerts(State(e): State<Engine>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "alerts",
+    operation_id = "alerts",
+    summary = "Active (pending and firing) alerts",
+    responses(
+        (status = 200, description = "Success envelope `{status, data}`", body = crate::api::openapi::PromSuccess),
+    )
+)]
+pub(crate) async fn alerts(State(e): State<Engine>) -> Response {
     let sh = e.shared();
     let core = sh.core();
     let now = now_ms();
@@ -138,7 +148,17 @@ async fn alerts(State(e): State<Engine>) -> Response {
     success(json!({ "alerts": list }))
 }
 
-async fn rules(State(e): State<Engine>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/rules",
+    tag = "alerts",
+    operation_id = "rules",
+    summary = "Rule groups with their state",
+    responses(
+        (status = 200, description = "Success envelope `{status, data}`", body = crate::api::openapi::PromSuccess),
+    )
+)]
+pub(crate) async fn rules(State(e): State<Engine>) -> Response {
     let sh = e.shared();
     let core = sh.core();
     let mut groups = Vec::new();
@@ -219,7 +239,29 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("cannot parse {s:?} to a valid timestamp"))
 }
 
-async fn history(State(e): State<Engine>, Query(q): Query<BTreeMap<String, String>>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/history",
+    tag = "alerts",
+    operation_id = "alert_history",
+    summary = "Alert episodes, newest first",
+    params(
+        ("since" = Option<String>, Query, description = "Episodes open at or after this time (RFC 3339 or Unix seconds); alias `start`"),
+        ("until" = Option<String>, Query, description = "Episodes started at or before this time; alias `end`"),
+        ("severity" = Option<String>, Query, description = "Severity label"),
+        ("alertname" = Option<String>, Query, description = "Alert name"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Most rows (default 500)"),
+    ),
+    responses(
+        (status = 200, description = "Success envelope `{status, data}`", body = crate::api::openapi::PromSuccess),
+        (status = 400, description = "Invalid parameter", body = crate::api::openapi::AlertError),
+        (status = 500, description = "The history database failed", body = crate::api::openapi::AlertError),
+    )
+)]
+pub(crate) async fn history(
+    State(e): State<Engine>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
     let mut hq = HistoryQuery {
         limit: 500,
         ..Default::default()
@@ -272,7 +314,17 @@ async fn history(State(e): State<Engine>, Query(q): Query<BTreeMap<String, Strin
     }
 }
 
-async fn list_silences(State(e): State<Engine>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/silences",
+    tag = "alerts",
+    operation_id = "list_silences",
+    summary = "All silences",
+    responses(
+        (status = 200, description = "Success envelope `{status, data}`", body = crate::api::openapi::PromSuccess),
+    )
+)]
+pub(crate) async fn list_silences(State(e): State<Engine>) -> Response {
     let sh = e.shared();
     let core = sh.core();
     let now = now_ms();
@@ -280,7 +332,21 @@ async fn list_silences(State(e): State<Engine>) -> Response {
     success(json!({ "silences": list }))
 }
 
-async fn add_silence(
+#[utoipa::path(
+    post,
+    path = "/api/v1/silences",
+    tag = "alerts",
+    operation_id = "add_silence",
+    summary = "Create a silence (token)",
+    request_body(content = super::silences::PostableSilence, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success envelope `{status, data}`", body = crate::api::openapi::PromSuccess),
+        (status = 400, description = "Invalid silence", body = crate::api::openapi::AlertError),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::openapi::AlertError),
+    )
+)]
+pub(crate) async fn add_silence(
     State(e): State<Engine>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -310,7 +376,24 @@ async fn add_silence(
     }
 }
 
-async fn expire_silence(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/silences/{id}",
+    tag = "alerts",
+    operation_id = "expire_silence",
+    summary = "Expire a silence (token)",
+    params(
+        ("id" = String, Path, description = "Silence id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success envelope `{status, data}`", body = crate::api::openapi::PromSuccess),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::openapi::AlertError),
+        (status = 404, description = "No active silence with this id", body = crate::api::openapi::AlertError),
+        (status = 500, description = "The history database failed", body = crate::api::openapi::AlertError),
+    )
+)]
+pub(crate) async fn expire_silence(
     State(e): State<Engine>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -332,7 +415,21 @@ async fn expire_silence(
     }
 }
 
-async fn reload(State(e): State<Engine>, headers: HeaderMap) -> Response {
+#[utoipa::path(
+    post,
+    path = "/-/reload",
+    tag = "alerts",
+    operation_id = "reload",
+    summary = "Reload rules and configuration (token)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success envelope `{status, data}`", body = crate::api::openapi::PromSuccess),
+        (status = 400, description = "The new configuration is invalid; the previous one stays", body = crate::api::openapi::AlertError),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::openapi::AlertError),
+        (status = 500, description = "The reload failed", body = crate::api::openapi::AlertError),
+    )
+)]
+pub(crate) async fn reload(State(e): State<Engine>, headers: HeaderMap) -> Response {
     if let Err(r) = authorize(&e.shared(), &headers) {
         return *r;
     }

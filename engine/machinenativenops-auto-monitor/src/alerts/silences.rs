@@ -11,7 +11,7 @@ use super::history::{HistoryError, rfc3339};
 use super::labels;
 
 /// One matcher of a silence (Alertmanager's shape).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SilenceMatcher {
     /// Label name.
     pub name: String,
@@ -31,7 +31,7 @@ fn yes() -> bool {
 
 /// A silence as posted: `startsAt`/`endsAt` are RFC 3339; `duration` (`2h`) may replace
 /// `endsAt`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct PostableSilence {
     /// Matchers; all must match.
     pub matchers: Vec<SilenceMatcher>,

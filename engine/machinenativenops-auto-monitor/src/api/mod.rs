@@ -1,4 +1,5 @@
-//! HTTP routes: `/metrics`, `/health`, `/ready`, and a small index.
+//! HTTP routes: the dashboard (`/`), `/metrics`, `/health`, `/ready`, the query API, the
+//! alert API, and the OpenAPI document (`/openapi.json`) with Swagger UI (`/docs`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,8 @@ use serde_json::json;
 
 use crate::agent::SnapshotRx;
 
+pub mod dashboard;
+pub mod openapi;
 pub mod query;
 mod tsdb;
 use crate::exposition::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics};
@@ -25,6 +28,8 @@ pub struct AppState {
     pub started: Instant,
     /// The local time-series store (`None` when it is not open, e.g. in unit tests).
     pub store: Option<Arc<crate::store::Store>>,
+    /// The alert engine; its routes and the dashboard's alert tables (`None` in unit tests).
+    pub alerts: Option<crate::alerts::Engine>,
 }
 
 /// The router with every route.
@@ -34,15 +39,22 @@ pub fn router(state: AppState) -> Router {
         .store
         .clone()
         .map(|s| s as Arc<dyn mno_promql::Storage>);
-    Router::new()
-        .route("/", get(index))
+    let alerts = state.alerts.clone();
+    let mut app = Router::new()
+        .route("/", get(dashboard::dashboard))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/status/tsdb", get(tsdb::status))
         .fallback(not_found)
         .with_state(Arc::new(state))
         .merge(query::routes_optional(query_storage))
+        .merge(openapi::docs_router());
+    if let Some(engine) = alerts {
+        app = app.merge(crate::alerts::api::router(engine));
+    }
+    app
 }
 
 /// A JSON error body `{error, detail}` with a status.
@@ -62,21 +74,25 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     )
 }
 
-async fn index() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        concat!(
-            "<!doctype html><html><head><title>MachineNativeOps Auto-Monitor</title></head><body>",
-            "<h1>MachineNativeOps Auto-Monitor ",
-            env!("CARGO_PKG_VERSION"),
-            "</h1><ul><li><a href=\"/metrics\">/metrics</a></li>",
-            "<li><a href=\"/health\">/health</a></li><li><a href=\"/ready\">/ready</a></li></ul>",
-            "</body></html>"
-        ),
+/// The latest tick in the Prometheus text format (or OpenMetrics when asked; gzip when accepted).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    operation_id = "metrics",
+    params(
+        ("Accept" = Option<String>, Header, description = "`application/openmetrics-text` selects OpenMetrics 1.0"),
+        ("Accept-Encoding" = Option<String>, Header, description = "`gzip` compresses the body"),
+    ),
+    responses(
+        (status = 200, description = "Exposition text", content(
+            (String = "text/plain; version=0.0.4; charset=utf-8"),
+            (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )),
+        (status = 503, description = "The first collection has not finished", body = openapi::ErrorBody),
     )
-}
-
-async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+)]
+pub(crate) async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(snap) = st.snapshots.borrow().clone() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -125,7 +141,15 @@ fn accepts_gzip(v: &str) -> bool {
     })
 }
 
-async fn health(State(st): State<Arc<AppState>>) -> impl IntoResponse {
+/// Liveness: always 200 while the process serves.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "metrics",
+    operation_id = "health",
+    responses((status = 200, description = "Alive", body = openapi::Health))
+)]
+pub(crate) async fn health(State(st): State<Arc<AppState>>) -> impl IntoResponse {
     Json(json!({
         "status": "ok",
         "service": "machinenativenops-auto-monitor",
@@ -134,7 +158,18 @@ async fn health(State(st): State<Arc<AppState>>) -> impl IntoResponse {
     }))
 }
 
-async fn ready(State(st): State<Arc<AppState>>) -> Response {
+/// Readiness: 200 once the first collection has finished.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "metrics",
+    operation_id = "ready",
+    responses(
+        (status = 200, description = "Ready", body = openapi::Ready),
+        (status = 503, description = "The first collection has not finished", body = openapi::NotReady),
+    )
+)]
+pub(crate) async fn ready(State(st): State<Arc<AppState>>) -> Response {
     let snap = st.snapshots.borrow().clone();
     match snap {
         Some(s) => {
@@ -180,6 +215,7 @@ mod tests {
             snapshots: rx,
             started: Instant::now(),
             store: None,
+            alerts: None,
         });
         assert_eq!(
             status_of(&app, "/ready").await,

@@ -23,7 +23,7 @@ const MAX_CONCURRENT: usize = 4;
 const PROMETHEUS_API_VERSION: &str = "2.42.0";
 
 #[derive(Clone)]
-struct QueryState {
+pub(crate) struct QueryState {
     storage: Option<Arc<dyn Storage>>,
     opts: Arc<QueryOptions>,
     permits: Arc<Semaphore>,
@@ -47,13 +47,19 @@ pub fn routes_with(storage: Option<Arc<dyn Storage>>, opts: QueryOptions) -> Rou
         permits: Arc::new(Semaphore::new(MAX_CONCURRENT)),
     };
     Router::new()
-        .route("/api/v1/query", get(query).post(query))
-        .route("/api/v1/query_range", get(query_range).post(query_range))
-        .route("/api/v1/series", get(series).post(series))
-        .route("/api/v1/labels", get(label_names).post(label_names))
+        .route("/api/v1/query", get(query).post(query_post))
+        .route(
+            "/api/v1/query_range",
+            get(query_range).post(query_range_post),
+        )
+        .route("/api/v1/series", get(series).post(series_post))
+        .route("/api/v1/labels", get(label_names).post(label_names_post))
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/metadata", get(metadata))
-        .route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
+        .route(
+            "/api/v1/query_exemplars",
+            get(exemplars).post(exemplars_post),
+        )
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .with_state(state)
 }
@@ -170,7 +176,25 @@ fn request_opts(form: &Form, base: &QueryOptions) -> Result<QueryOptions, QueryE
     Ok(opts)
 }
 
-async fn query(
+#[utoipa::path(
+    get,
+    path = "/api/v1/query",
+    tag = "query",
+    operation_id = "query",
+    summary = "Instant query",
+    params(
+        ("query" = String, Query, description = "PromQL expression", example = "mno_cpu_usage_percent"),
+        ("time" = Option<String>, Query, description = "Evaluation time: RFC 3339 or Unix seconds (default: now)"),
+        ("timeout" = Option<String>, Query, description = "Evaluation timeout (Prometheus duration); can only shorten the default"),
+    ),
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn query(
     State(st): State<QueryState>,
     uri: Uri,
     headers: HeaderMap,
@@ -224,7 +248,27 @@ fn range_params(form: &Form) -> Result<(i64, i64, i64), QueryError> {
     Ok((start, end, (step_ns / 1_000_000).max(1)))
 }
 
-async fn query_range(
+#[utoipa::path(
+    get,
+    path = "/api/v1/query_range",
+    tag = "query",
+    operation_id = "query_range",
+    summary = "Range query",
+    params(
+        ("query" = String, Query, description = "PromQL expression", example = "mno_cpu_usage_percent"),
+        ("start" = String, Query, description = "Range start: RFC 3339 or Unix seconds", example = "2026-01-01T00:00:00Z"),
+        ("end" = String, Query, description = "Range end: RFC 3339 or Unix seconds", example = "2026-01-01T01:00:00Z"),
+        ("step" = String, Query, description = "Resolution: a duration (`15s`) or seconds", example = "15s"),
+        ("timeout" = Option<String>, Query, description = "Evaluation timeout (Prometheus duration); can only shorten the default"),
+    ),
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn query_range(
     State(st): State<QueryState>,
     uri: Uri,
     headers: HeaderMap,
@@ -264,7 +308,25 @@ fn matcher_sets(form: &Form) -> Result<Vec<Vec<Matcher>>, QueryError> {
         .collect()
 }
 
-async fn series(
+#[utoipa::path(
+    get,
+    path = "/api/v1/series",
+    tag = "query",
+    operation_id = "series",
+    summary = "Series matching selectors",
+    params(
+        ("match[]" = Vec<String>, Query, description = "Series selectors (at least one)", explode = true, example = json!(["up"])),
+        ("start" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds"),
+        ("end" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds"),
+    ),
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn series(
     State(st): State<QueryState>,
     uri: Uri,
     headers: HeaderMap,
@@ -297,7 +359,25 @@ async fn series(
     }
 }
 
-async fn label_names(
+#[utoipa::path(
+    get,
+    path = "/api/v1/labels",
+    tag = "query",
+    operation_id = "label_names",
+    summary = "Label names",
+    params(
+        ("match[]" = Option<Vec<String>>, Query, description = "Series selectors", explode = true),
+        ("start" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds"),
+        ("end" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds"),
+    ),
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn label_names(
     State(st): State<QueryState>,
     uri: Uri,
     headers: HeaderMap,
@@ -342,7 +422,26 @@ fn valid_label_name(s: &str) -> bool {
         && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }
 
-async fn label_values(
+#[utoipa::path(
+    get,
+    path = "/api/v1/label/{name}/values",
+    tag = "query",
+    operation_id = "label_values",
+    summary = "Values of one label",
+    params(
+        ("name" = String, Path, description = "Label name"),
+        ("match[]" = Option<Vec<String>>, Query, description = "Series selectors", explode = true),
+        ("start" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds"),
+        ("end" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds"),
+    ),
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn label_values(
     State(st): State<QueryState>,
     Path(name): Path<String>,
     uri: Uri,
@@ -380,7 +479,20 @@ async fn label_values(
 }
 
 /// Metric metadata: the store keeps none, so an empty object (what Grafana expects).
-async fn metadata(State(st): State<QueryState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/metadata",
+    tag = "query",
+    operation_id = "metadata",
+    summary = "Metric metadata (always empty: the store keeps none)",
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn metadata(State(st): State<QueryState>) -> Response {
     if st.storage.is_none() {
         return unavailable();
     }
@@ -388,7 +500,20 @@ async fn metadata(State(st): State<QueryState>) -> Response {
 }
 
 /// Exemplars: the store keeps none, so an empty list (Grafana asks when exemplars are on).
-async fn exemplars(State(st): State<QueryState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/query_exemplars",
+    tag = "query",
+    operation_id = "query_exemplars",
+    summary = "Exemplars (always empty: the store keeps none)",
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn exemplars(State(st): State<QueryState>) -> Response {
     if st.storage.is_none() {
         return unavailable();
     }
@@ -396,11 +521,174 @@ async fn exemplars(State(st): State<QueryState>) -> Response {
 }
 
 /// Which Prometheus API level this is, for clients (Grafana) that ask.
-async fn buildinfo() -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/status/buildinfo",
+    tag = "query",
+    operation_id = "buildinfo",
+    summary = "Which Prometheus API level this follows",
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn buildinfo() -> Response {
     success(&format!(
         "{{\"version\":\"{PROMETHEUS_API_VERSION}\",\"revision\":\"\",\"branch\":\"\",\"buildUser\":\"machinenativenops-auto-monitor {}\",\"buildDate\":\"\",\"goVersion\":\"\"}}",
         env!("CARGO_PKG_VERSION")
     ))
+}
+
+/// Form fields of a POSTed instant query (the same as the GET parameters).
+#[derive(utoipa::ToSchema, serde::Serialize)]
+#[allow(dead_code)]
+pub(crate) struct QueryForm {
+    /// PromQL expression.
+    query: String,
+    /// Evaluation time: RFC 3339 or Unix seconds.
+    time: Option<String>,
+    /// Evaluation timeout.
+    timeout: Option<String>,
+}
+
+/// Form fields of a POSTed range query.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+#[allow(dead_code)]
+pub(crate) struct RangeForm {
+    /// PromQL expression.
+    query: String,
+    /// Range start.
+    start: String,
+    /// Range end.
+    end: String,
+    /// Resolution.
+    step: String,
+    /// Evaluation timeout.
+    timeout: Option<String>,
+}
+
+/// Form fields of a POSTed metadata request (series, labels).
+#[derive(utoipa::ToSchema, serde::Serialize)]
+#[allow(dead_code)]
+pub(crate) struct MatchForm {
+    /// Series selectors.
+    #[serde(rename = "match[]")]
+    matchers: Option<Vec<String>>,
+    /// Start.
+    start: Option<String>,
+    /// End.
+    end: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/query",
+    tag = "query",
+    operation_id = "query_post",
+    summary = "Instant query (form POST)",
+    request_body(content = QueryForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn query_post(
+    st: State<QueryState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    query(st, uri, headers, body).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/query_range",
+    tag = "query",
+    operation_id = "query_range_post",
+    summary = "Range query (form POST)",
+    request_body(content = RangeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn query_range_post(
+    st: State<QueryState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    query_range(st, uri, headers, body).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/series",
+    tag = "query",
+    operation_id = "series_post",
+    summary = "Series matching selectors (form POST)",
+    request_body(content = MatchForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn series_post(
+    st: State<QueryState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    series(st, uri, headers, body).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/labels",
+    tag = "query",
+    operation_id = "label_names_post",
+    summary = "Label names (form POST)",
+    request_body(content = MatchForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn label_names_post(
+    st: State<QueryState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    label_names(st, uri, headers, body).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/query_exemplars",
+    tag = "query",
+    operation_id = "query_exemplars_post",
+    summary = "Exemplars (form POST; always empty)",
+    responses(
+        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
+        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
+        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
+        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
+    )
+)]
+pub(crate) async fn exemplars_post(st: State<QueryState>) -> Response {
+    exemplars(st).await
 }
 
 /// What the `query` subcommand asks for; times and durations as the HTTP API takes them.

@@ -19,6 +19,17 @@ fn prom_error(status: StatusCode, kind: &str, msg: impl Into<String>) -> Respons
 }
 
 /// Store statistics: series, samples, bytes on disk and per sample, oldest and newest times.
+#[utoipa::path(
+    get,
+    path = "/api/v1/status/tsdb",
+    tag = "query",
+    operation_id = "tsdb_status",
+    responses(
+        (status = 200, description = "Store statistics in Prometheus' envelope", body = super::openapi::PromSuccess),
+        (status = 500, description = "The store failed", body = super::openapi::PromError),
+        (status = 503, description = "No store is open", body = super::openapi::PromError),
+    )
+)]
 pub async fn status(State(st): State<Arc<AppState>>) -> Response {
     let Some(store) = st.store.clone() else {
         return prom_error(
