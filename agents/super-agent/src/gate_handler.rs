@@ -341,6 +341,16 @@ pub fn run(
     ctx: &GateContext,
     monitor: Option<mno_gates::MonitorSection>,
 ) -> GateOutcome {
+    run_with_hosts(v, ctx, monitor, Vec::new())
+}
+
+/// [`run`] with every monitored host's snapshot (read from Redis) for the report.
+pub fn run_with_hosts(
+    v: &ValidatedGate,
+    ctx: &GateContext,
+    monitor: Option<mno_gates::MonitorSection>,
+    hosts: Vec<mno_gates::MonitorSection>,
+) -> GateOutcome {
     let opts = GateOptions {
         checks: v.checks.clone(),
         build_sandbox: ctx.build_sandbox.clone(),
@@ -375,6 +385,7 @@ pub fn run(
         );
     }
     report.monitor = monitor;
+    report.monitor_hosts = hosts;
     let meta = &v.request.metadata;
     // What was checked out against what was asked for: a different HEAD fails the report.
     let binding = mno_gates::evidence::statement::commit_binding(&v.root, Some(&meta.commit_sha));
@@ -419,6 +430,7 @@ pub fn run(
         timestamp: report.timestamp,
         evidence,
         monitor: report.monitor,
+        monitor_hosts: report.monitor_hosts,
         error,
         config_warnings: report.config_warnings,
     };

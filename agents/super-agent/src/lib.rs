@@ -21,6 +21,7 @@ pub mod handlers;
 pub mod jobs;
 pub mod messages;
 pub mod metrics;
+pub mod redis_queue;
 pub mod retention;
 pub mod service;
 pub mod state;

@@ -5,7 +5,8 @@
 //! | `POST /message` | an envelope, dispatched by `meta.message_type` (token) |
 //! | `POST /api/v1/gates` | a GateValidationRequest payload as a job (token) |
 //! | `GET /api/v1/gates[/{id}[/reports/{file}]]` | jobs, one job, its report files |
-//! | `GET /incidents` | recorded IncidentSignals, newest first |
+//! | `GET /incidents` | recorded incidents (firing/resolved), newest first |
+//! | `GET /incidents/{id}` | one incident with its state |
 //! | `GET /health`, `/ready`, `/metrics` | liveness, readiness (handlers), Prometheus text |
 //!
 //! Every error is JSON ([`error::ApiError`]); axum's own rejections are replaced by the
@@ -70,6 +71,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/message", axum::routing::post(message))
         .route("/incidents", get(incidents))
+        .route("/incidents/{id}", get(get_incident))
         .route("/api/v1/gates", get(list_gates).post(post_gate))
         .route("/api/v1/gates/{validation_id}", get(get_gate))
         .route(
@@ -159,7 +161,7 @@ async fn index() -> Json<Value> {
         "endpoints": [
             "POST /message", "POST /api/v1/gates", "GET /api/v1/gates",
             "GET /api/v1/gates/{validation_id}", "GET /api/v1/gates/{validation_id}/reports/{file}",
-            "GET /incidents", "GET /health", "GET /ready", "GET /metrics"
+            "GET /incidents", "GET /incidents/{id}", "GET /health", "GET /ready", "GET /metrics"
         ],
         "message_types": MessageType::known_names(),
     }))
@@ -445,13 +447,32 @@ async fn get_report(
         ));
     };
     let path = std::path::Path::new(dir).join(name);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::not_found("report_missing", format!("{}: {e}", path.display())))?;
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        // Run by another server on a shared store: the store keeps the files.
+        Err(e) => app.store.get_report(&id, name)?.ok_or_else(|| {
+            ApiError::not_found("report_missing", format!("{}: {e}", path.display()))
+        })?,
+    };
     let mut resp = bytes.into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     Ok(resp)
+}
+
+async fn get_incident(
+    State(app): State<Arc<App>>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    let unknown = || {
+        ApiError::not_found(
+            "unknown_incident",
+            format!("no incident {id:?} (ids are the numbers listed at GET /incidents)"),
+        )
+    };
+    let n: u64 = id.parse().map_err(|_| unknown())?;
+    let rec = app.store.get_incident(n)?.ok_or_else(unknown)?;
+    Ok(Json(serde_json::to_value(rec).unwrap_or_default()))
 }
 
 async fn incidents(
