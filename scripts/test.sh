@@ -14,7 +14,7 @@ ROOT=$(pwd)
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- 1. system packages -----------------------------------------------------------------
-APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git)
+APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git redis-server)
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
@@ -24,6 +24,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v pkill >/dev/null 2>&1 || missing+=(procps)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v git >/dev/null 2>&1 || missing+=(git)   # the gate's --since tests build git repositories
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)   # state store / job stream tests (docs/redis.md)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-server)
 if ((${#missing[@]})); then
   log "installing ${APT_PACKAGES[*]}"
   SUDO=""
@@ -92,4 +94,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+log "benchmark smoke run: gate jobs through redis (scripts/bench/redis-gates.sh --short)"
+scripts/bench/redis-gates.sh --short
 log "all tests passed"

@@ -455,6 +455,11 @@ impl Jobs {
         let secs = t0.elapsed().as_secs_f64();
         match result {
             Ok(outcome) => {
+                if let Some(r) = &outcome.evidence_record
+                    && let Err(e) = self.store.put_evidence_record(&r.key_id, r.seq, &r.line)
+                {
+                    tracing::error!(validation_id = %vid, "cannot keep the evidence record in the store: {e}");
+                }
                 job.status = outcome.response.overall_status.into();
                 job.reports_dir = Some(outcome.reports_dir.display().to_string());
                 job.reports = outcome.reports;

@@ -145,6 +145,9 @@ pub async fn serve_until(
     }
     let chain = mno_gates::EvidenceChain::open(&paths.evidence_dir)
         .map_err(|e| ServeError::Setup(format!("evidence chain: {e}")))?;
+    if let Some(rs) = &redis_store {
+        rs.set_chain_id(&chain.key_id());
+    }
     let metrics = Arc::new(Metrics::new());
     // First pass now (at start), then every retention.interval until the stop.
     let retention = crate::retention::spawn(

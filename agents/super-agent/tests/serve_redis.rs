@@ -170,6 +170,49 @@ fn two_servers_share_the_stream_and_a_killed_servers_job_is_finished_once() {
     if let Some(p) = redis.cli(&["XPENDING", "mno:gate:jobs", "super-agent"]) {
         assert!(p.starts_with('0'), "pending entries left: {p}");
     }
+    // The chain kept in Redis exports as B's own log, byte for byte, and verifies.
+    let kid = k["response"]["evidence"]["chain"]["key_id"]
+        .as_str()
+        .expect("key id")
+        .to_string();
+    let exported = tmp.path().join("exported.jsonl");
+    let o = run(
+        tmp.path(),
+        &[
+            "evidence",
+            "export",
+            "--redis-url",
+            &redis.url(),
+            "--key-id",
+            &kid,
+            "-o",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b_log = tmp.path().join("b/data/evidence/evidence.jsonl");
+    assert_eq!(
+        std::fs::read_to_string(&exported).unwrap(),
+        std::fs::read_to_string(&b_log).unwrap()
+    );
+    let b_pub = tmp.path().join("b/data/evidence/evidence.pub");
+    let o = run(
+        tmp.path(),
+        &[
+            "evidence",
+            "verify",
+            "--chain",
+            exported.to_str().unwrap(),
+            "--pubkey",
+            b_pub.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     // A report file is served by either server (B ran it; the store keeps the files).
     let r = http.get(&b.url(&format!("/api/v1/gates/{killed_id}/reports/report.json")));
     assert_eq!(r.status, 200, "{}", r.text());

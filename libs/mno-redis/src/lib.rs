@@ -292,11 +292,11 @@ impl Keys {
     pub fn reports(&self, id: &str) -> String {
         format!("{}:gate:reports:{id}", self.prefix)
     }
-    /// The evidence chain head of a signing key.
-    pub fn evidence_head(&self) -> String {
-        format!("{}:evidence:head", self.prefix)
+    /// The evidence chain head of the chain signed by `key_id`.
+    pub fn evidence_head(&self, key_id: &str) -> String {
+        format!("{}:evidence:head:{key_id}", self.prefix)
     }
-    /// Evidence records (DSSE lines) of a chain, in order (list).
+    /// Evidence records (DSSE lines) of a chain by seq (sorted set).
     pub fn evidence_records(&self, key_id: &str) -> String {
         format!("{}:evidence:records:{key_id}", self.prefix)
     }

@@ -119,6 +119,15 @@ pub trait StateStore: Send + Sync {
     fn get_report(&self, _validation_id: &str, _name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(None)
     }
+    /// Keep an evidence record (its chain's line `seq`) in the store; stores shared by several
+    /// servers do (`super-agent evidence export`), the embedded ones have the log file.
+    fn put_evidence_record(&self, _key_id: &str, _seq: u64, _line: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The evidence records of the chain signed by `key_id` kept by the store, in order.
+    fn evidence_records(&self, _key_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
     /// Whether the store is shared by several servers (jobs run through its queue, and a
     /// restart must not mark other servers' jobs interrupted).
     fn shared(&self) -> bool {

@@ -69,6 +69,8 @@ pub struct RedisStore {
     conn: SyncConn,
     keys: Keys,
     result_ttl: Duration,
+    /// The key id of this server's evidence chain (its head is kept under it).
+    chain: std::sync::RwLock<String>,
 }
 
 /// What storing a finished job found.
@@ -87,7 +89,17 @@ impl RedisStore {
             conn: SyncConn::new(cfg)?,
             keys: cfg.keys(),
             result_ttl: Duration::from_secs_f64(cfg.result_ttl),
+            chain: std::sync::RwLock::new("default".into()),
         })
+    }
+
+    /// Keep the evidence head under this chain's key id (each server signs its own chain).
+    pub fn set_chain_id(&self, key_id: &str) {
+        *self.chain.write().unwrap_or_else(|e| e.into_inner()) = key_id.to_string();
+    }
+
+    fn chain_id(&self) -> String {
+        self.chain.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The key layout.
@@ -215,6 +227,35 @@ impl RedisStore {
 
     fn ttl_ms(&self) -> u64 {
         (self.result_ttl.as_millis() as u64).max(1000)
+    }
+
+    /// The key ids of the evidence chains kept here.
+    pub fn evidence_chains(&self) -> Result<Vec<String>, StoreError> {
+        let prefix = self.keys.evidence_records("");
+        let mut out: Vec<String> = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self.conn.with(|c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{prefix}*"))
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(c)
+            })?;
+            out.extend(
+                keys.iter()
+                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string)),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     fn read_jobs(&self, ids: &[String]) -> Result<Vec<(String, Option<JobRecord>)>, StoreError> {
@@ -514,7 +555,7 @@ impl StateStore for RedisStore {
             redis::cmd("EVAL")
                 .arg(HEAD)
                 .arg(1)
-                .arg(self.keys.evidence_head())
+                .arg(self.keys.evidence_head(&self.chain_id()))
                 .arg(head.records)
                 .arg(&head.hash)
                 .query::<i64>(c)
@@ -525,7 +566,7 @@ impl StateStore for RedisStore {
     fn evidence_head(&self) -> Result<Option<mno_gates::evidence::ChainHead>, StoreError> {
         let (records, hash): (Option<u64>, Option<String>) = self.conn.with(|c| {
             redis::cmd("HMGET")
-                .arg(self.keys.evidence_head())
+                .arg(self.keys.evidence_head(&self.chain_id()))
                 .arg("records")
                 .arg("hash")
                 .query(c)
@@ -534,6 +575,28 @@ impl StateStore for RedisStore {
             (Some(records), Some(hash)) => Some(mno_gates::evidence::ChainHead { records, hash }),
             _ => None,
         })
+    }
+
+    fn put_evidence_record(&self, key_id: &str, seq: u64, line: &str) -> Result<(), StoreError> {
+        self.conn.with(|c| {
+            redis::cmd("ZADD")
+                .arg(self.keys.evidence_records(key_id))
+                .arg("NX")
+                .arg(seq)
+                .arg(line)
+                .query::<i64>(c)
+        })?;
+        Ok(())
+    }
+
+    fn evidence_records(&self, key_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.conn.with(|c| {
+            redis::cmd("ZRANGE")
+                .arg(self.keys.evidence_records(key_id))
+                .arg(0)
+                .arg(-1)
+                .query(c)
+        })?)
     }
 
     fn put_reports(

@@ -528,6 +528,18 @@ fn last_line(f: &mut File) -> io::Result<Tail> {
     Ok(Tail::Line(line))
 }
 
+/// Create a new signing key in `dir` (`evidence.key`, mode 0600, and `evidence.pub`) before
+/// first use; refuses to replace an existing key (use [`EvidenceChain::rotate`]).
+pub fn keygen(dir: &Path) -> Result<VerifyingKey, ChainError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let path = dir.join(KEY_FILE);
+    let key = new_signing_key(&path)?;
+    write_key_file(&path, &key.to_bytes(), false)?;
+    let vk = key.verifying_key();
+    write_public_key(&dir.join(PUB_FILE), &vk)?;
+    Ok(vk)
+}
+
 fn load_or_create_key(path: &Path) -> Result<SigningKey, ChainError> {
     match read_signing_key(path) {
         Err(ChainError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
