@@ -132,7 +132,7 @@ pub fn prepare(root: &Path, report: &mut GateReport, args: &GateEvidenceArgs) ->
     let binding = evidence::statement::commit_binding(root, args.commit_sha.as_deref());
     evidence::statement::apply_commit_binding(report, &binding);
     if let Some(dir) = &args.evidence_log {
-        match EvidenceChain::open(dir).and_then(|c| c.head()) {
+        match super_agent::open_evidence_chain(dir).and_then(|c| c.head()) {
             Ok(h) => report.evidence_chain = Some(h),
             Err(e) => eprintln!("warning: evidence chain head: {e}"),
         }
@@ -186,7 +186,7 @@ pub fn record(
     ));
     lines.push(format!("wrote {}", path.display()));
     if let Some(dir) = &args.evidence_log {
-        let chain = EvidenceChain::open(dir).map_err(|e| e.to_string())?;
+        let chain = super_agent::open_evidence_chain(dir).map_err(|e| e.to_string())?;
         let facts = evidence::RunFacts::of_run(
             &validation_id(),
             report,
@@ -408,7 +408,7 @@ fn rotate(dir: &Path) -> ExitCode {
         );
         return ExitCode::from(EXIT_UNREADABLE);
     }
-    let chain = match EvidenceChain::open(dir) {
+    let chain = match super_agent::open_evidence_chain(dir) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

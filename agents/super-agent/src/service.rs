@@ -143,7 +143,7 @@ pub async fn serve_until(
             interrupted.len()
         );
     }
-    let chain = mno_gates::EvidenceChain::open(&paths.evidence_dir)
+    let chain = crate::open_evidence_chain(&paths.evidence_dir)
         .map_err(|e| ServeError::Setup(format!("evidence chain: {e}")))?;
     if let Some(rs) = &redis_store {
         rs.set_chain_id(&chain.key_id());

@@ -718,4 +718,55 @@ fn keygen_creates_a_private_key_the_gate_then_signs_with() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
+
+    // A key from the environment: no key file is written, and the records verify with it.
+    let seed = "7f".repeat(32);
+    let vk = ed25519_dalek::SigningKey::from_bytes(&[0x7f; 32]).verifying_key();
+    let o = cmd(d.path())
+        .env("MNO_EVIDENCE_KEY", &seed)
+        .args([
+            "gate",
+            "run",
+            "repo",
+            "--out",
+            "out2",
+            "--checks",
+            "naming_conventions",
+        ])
+        .args(["--evidence-log", "ev2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!d.path().join("ev2/evidence.key").exists());
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("ev2/evidence.pub"))
+            .unwrap()
+            .trim(),
+        hex::encode(vk.as_bytes())
+    );
+    let o = verify(
+        d.path(),
+        &[
+            "--chain",
+            "ev2/evidence.jsonl",
+            "--pubkey",
+            "ev2/evidence.pub",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let bad = cmd(d.path())
+        .env("MNO_EVIDENCE_KEY", "abc")
+        .args([
+            "gate",
+            "run",
+            "repo",
+            "--out",
+            "out3",
+            "--checks",
+            "naming_conventions",
+        ])
+        .args(["--evidence-log", "ev3"])
+        .output()
+        .unwrap();
+    assert!(text(&bad).contains("MNO_EVIDENCE_KEY"), "{}", text(&bad));
 }
