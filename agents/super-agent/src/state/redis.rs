@@ -768,7 +768,7 @@ mod tests {
         s.ping().unwrap();
         super::super::tests::contract(&s);
         let url_auth = RedisStore::open(&RedisConfig {
-            url: Some(format!("redis://agent:agent-pw@127.0.0.1:{}", server.port)),
+            url: Some(format!("redis://agent:agent-pw@127.0.0.1:{}", server.port)), // mno:allow (a test fixture, not a credential)
             ..Default::default()
         })
         .unwrap();
