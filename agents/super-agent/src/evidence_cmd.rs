@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use mno_gates::GateReport;
-use mno_gates::evidence::{self, CommitBinding, EvidenceChain, ExpectedHead, VerifyErrorKind};
+use mno_gates::evidence::{self, CommitBinding, ExpectedHead, VerifyErrorKind};
 
 use crate::Format;
 
