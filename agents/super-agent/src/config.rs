@@ -692,6 +692,29 @@ mod tests {
     }
 
     #[test]
+    fn redis_url_selects_the_redis_store_unless_store_is_set() {
+        let env = |k: &str| {
+            (k == "MNO_REDIS_URL").then(|| "redis://agent:s3cr3t@127.0.0.1:6390/1".to_string())
+        };
+        let eff = load(None, &env, &FlagOverrides::default()).unwrap();
+        assert_eq!(eff.config.store, StoreBackend::Redis);
+        assert_eq!(eff.origin("redis.url"), "environment MNO_REDIS_URL");
+        let y = eff.config.to_yaml_masked().unwrap();
+        assert!(!y.contains("s3cr3t"), "{y}");
+        let (_d, p) = file("store: sqlite\n");
+        let eff = load(Some(&p), &env, &FlagOverrides::default()).unwrap();
+        assert_eq!(eff.config.store, StoreBackend::Sqlite);
+        let bad = |k: &str| (k == "MNO_REDIS_URL").then(|| "http://x".to_string());
+        let err = load(None, &bad, &FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("MNO_REDIS_URL") && err.contains("redis.url"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn masked_yaml_hides_the_token() {
         let c = AgentConfig {
             token: Some("s3cr3t".into()),
