@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use mno_redis::redis;
 use mno_redis::redis::aio::ConnectionManager;
-use mno_redis::redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use mno_redis::redis::streams::{
+    StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamReadReply,
+};
 use tokio::sync::watch;
 
 use crate::jobs::Jobs;
@@ -172,6 +174,9 @@ impl Worker {
             .query_async(con)
             .await?;
         let out: Vec<Entry> = r.claimed.iter().map(entry).collect();
+        if out.is_empty() {
+            self.forget_dead_consumers(con).await;
+        }
         for (id, vid, _) in &out {
             tracing::warn!(
                 consumer = %self.consumer,
@@ -181,6 +186,30 @@ impl Worker {
             );
         }
         Ok(out)
+    }
+
+    /// Remove consumers of servers gone for a long time (nothing pending, silent for ten
+    /// claim periods), so the group lists the live workers. Best effort.
+    async fn forget_dead_consumers(&self, con: &mut ConnectionManager) {
+        let info: redis::RedisResult<StreamInfoConsumersReply> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(self.keys.jobs_stream())
+            .arg(self.keys.jobs_group())
+            .query_async(con)
+            .await;
+        let Ok(info) = info else { return };
+        let limit = (self.claim_idle * 10).as_millis() as usize;
+        for c in info.consumers {
+            if c.name != self.consumer && c.pending == 0 && c.idle > limit {
+                let _: redis::RedisResult<i64> = redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(self.keys.jobs_stream())
+                    .arg(self.keys.jobs_group())
+                    .arg(&c.name)
+                    .query_async(con)
+                    .await;
+            }
+        }
     }
 
     async fn read(&self, con: &mut ConnectionManager) -> redis::RedisResult<Vec<Entry>> {
