@@ -30,6 +30,7 @@ command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)          # troublesh
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)                     # scripts/bench/exporter.sh (smoke run)
 [ -x /usr/bin/time ] || missing+=(time)                              # scripts/bench/secrets.sh (smoke run)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the dashboards and /docs, headless
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-server)
 if ((${#missing[@]})); then
   log "installing ${APT_PACKAGES[*]}"
   SUDO=""

@@ -40,8 +40,12 @@ pub struct AgentConfig {
     pub data_dir: String,
     /// Where gate reports are written, one folder per validation id. Default: `<data_dir>/reports`.
     pub reports_dir: Option<String>,
-    /// State store: `sqlite` (`<data_dir>/super-agent.db`, survives restarts) or `memory`.
+    /// State store: `sqlite` (`<data_dir>/super-agent.db`, survives restarts), `memory`, or
+    /// `redis` (shared by several servers, `redis.url`; docs/redis.md). `MNO_AGENT_STORE`.
+    /// When `redis.url` is set and `store` is not, the store is Redis.
     pub store: StoreBackend,
+    /// The Redis server (`redis.url` / `MNO_REDIS_URL`, ACL user, password, `rediss://`).
+    pub redis: mno_redis::RedisConfig,
     /// Gate runs at once; more are queued. Checks are CPU heavy: keep this near the CPU count.
     #[schemars(range(min = 1, max = 256))]
     pub max_concurrent_gates: usize,
@@ -137,6 +141,7 @@ impl Default for AgentConfig {
             data_dir: "/var/lib/machinenativenops/super-agent".into(),
             reports_dir: None,
             store: StoreBackend::Sqlite,
+            redis: mno_redis::RedisConfig::default(),
             max_concurrent_gates: 2,
             max_queued_gates: 256,
             max_body_bytes: 1 << 20,
@@ -161,6 +166,8 @@ pub enum StoreBackend {
     Sqlite,
     /// In memory; everything is lost at exit (tests, throwaway runs).
     Memory,
+    /// Redis (`redis.url`): jobs in a stream shared by every server on it (docs/redis.md).
+    Redis,
 }
 
 /// `logging:` — level, format and an optional rotated file (none by default: stderr only).
@@ -249,6 +256,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("MNO_AGENT_DATA_DIR", "data_dir"),
     ("MNO_AGENT_ALLOWED_ROOTS", "allowed_roots"),
     ("MNO_AGENT_MONITOR_URL", "monitor_url"),
+    ("MNO_AGENT_STORE", "store"),
+    (mno_redis::URL_ENV, "redis.url"),
 ];
 
 /// The file to read: `file`, else `MNO_AGENT_CONFIG`, else `./super-agent.yaml` if present.
@@ -291,6 +300,8 @@ pub fn load(
             // Never echo the token, not even in an error message.
             let shown = if *var == "MNO_AGENT_TOKEN" {
                 "***".to_string()
+            } else if *var == mno_redis::URL_ENV {
+                mno_redis::mask_url(&v)
             } else {
                 v.clone()
             };
@@ -330,6 +341,11 @@ pub fn load(
             message,
         })?;
         overrides.insert(key.to_string(), format!("flag {flag}"));
+    }
+    // `redis.url` alone selects the Redis store; an explicit `store` wins.
+    if config.redis.enabled() && index.locate("store").is_none() && !overrides.contains_key("store")
+    {
+        config.store = StoreBackend::Redis;
     }
     // Overrides go through the same checks as the file; an error names where the value came from.
     let allowed_roots = match validate_values(&config) {
@@ -381,6 +397,15 @@ fn apply(c: &mut AgentConfig, key: &str, v: &str) -> Result<(), String> {
                 .collect()
         }
         "monitor_url" => c.monitor_url = Some(v.to_string()),
+        "store" => {
+            c.store = match v {
+                "sqlite" => StoreBackend::Sqlite,
+                "memory" => StoreBackend::Memory,
+                "redis" => StoreBackend::Redis,
+                _ => return Err("expected sqlite, memory or redis".into()),
+            }
+        }
+        "redis.url" => c.redis.url = Some(v.to_string()),
         "logging.level" => c.logging.level = v.to_string(),
         "logging.format" => c.logging.format = v.to_string(),
         _ => return Err(format!("{key} cannot be overridden")),
@@ -512,6 +537,16 @@ pub fn validate_values(c: &AgentConfig) -> Result<Vec<PathBuf>, (String, String)
             Err(err) => return e("monitor_url", format!("{u:?} is not a URL: {err}")),
         }
     }
+    c.redis.validate("redis.")?;
+    if c.store == StoreBackend::Redis && !c.redis.enabled() {
+        return e(
+            "store",
+            format!(
+                "redis needs redis.url (or {}) to be set",
+                mno_redis::URL_ENV
+            ),
+        );
+    }
     if let Err(msg) = mno_common::logging::level_directive(&c.logging.level) {
         return e("logging.level", msg);
     }
@@ -531,6 +566,10 @@ impl AgentConfig {
         if c.token.is_some() {
             c.token = Some("***".into());
         }
+        if c.redis.password.is_some() {
+            c.redis.password = Some("***".into());
+        }
+        c.redis.url = c.redis.url.as_deref().map(mno_redis::mask_url);
         serde_saphyr::to_string(&c).map_err(|e| e.to_string())
     }
 
@@ -654,6 +693,29 @@ mod tests {
             .to_string();
         assert!(err.contains("MNO_AGENT_TOKEN"), "{err}");
         assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn redis_url_selects_the_redis_store_unless_store_is_set() {
+        let env = |k: &str| {
+            (k == "MNO_REDIS_URL").then(|| "redis://agent:s3cr3t@127.0.0.1:6390/1".to_string())
+        };
+        let eff = load(None, &env, &FlagOverrides::default()).unwrap();
+        assert_eq!(eff.config.store, StoreBackend::Redis);
+        assert_eq!(eff.origin("redis.url"), "environment MNO_REDIS_URL");
+        let y = eff.config.to_yaml_masked().unwrap();
+        assert!(!y.contains("s3cr3t"), "{y}");
+        let (_d, p) = file("store: sqlite\n");
+        let eff = load(Some(&p), &env, &FlagOverrides::default()).unwrap();
+        assert_eq!(eff.config.store, StoreBackend::Sqlite);
+        let bad = |k: &str| (k == "MNO_REDIS_URL").then(|| "http://x".to_string());
+        let err = load(None, &bad, &FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("MNO_REDIS_URL") && err.contains("redis.url"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use mno_gates::GateReport;
-use mno_gates::evidence::{self, CommitBinding, EvidenceChain, ExpectedHead, VerifyErrorKind};
+use mno_gates::evidence::{self, CommitBinding, ExpectedHead, VerifyErrorKind};
 
 use crate::Format;
 
@@ -58,9 +58,17 @@ pub enum EvidenceCommand {
     /// rewrite the log can rewrite it too.
     #[command(group(clap::ArgGroup::new("keys").required(true).multiple(true).args(["pubkey", "policy"])))]
     Verify {
-        /// The evidence directory (or its evidence.jsonl).
-        #[arg(value_name = "DIR", env = "MNO_EVIDENCE_DIR")]
-        dir: PathBuf,
+        /// The evidence directory (or its evidence.jsonl, or any JSONL chain such as
+        /// `evidence export` writes).
+        #[arg(
+            value_name = "DIR",
+            env = "MNO_EVIDENCE_DIR",
+            required_unless_present = "chain"
+        )]
+        dir: Option<PathBuf>,
+        /// The chain file (JSONL) to check, instead of DIR.
+        #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+        chain: Option<PathBuf>,
         /// A trusted public key (64 hex digits or 32 raw bytes), kept apart from the log;
         /// repeatable. A rotation record signed by a trusted key extends trust to its new key.
         #[arg(long, value_name = "FILE")]
@@ -86,6 +94,30 @@ pub enum EvidenceCommand {
         #[arg(value_name = "DIR", env = "MNO_EVIDENCE_DIR")]
         dir: PathBuf,
     },
+    /// Create the signing key of a new evidence directory (evidence.key, mode 0600, and
+    /// evidence.pub) and print its public key; refuses to replace a key (see `rotate`).
+    Keygen {
+        /// The evidence directory (the server's is <data_dir>/evidence).
+        #[arg(value_name = "DIR", env = "MNO_EVIDENCE_DIR")]
+        dir: PathBuf,
+    },
+    /// Write the evidence chain kept in Redis (`store: redis`) as JSONL, the format of
+    /// evidence.jsonl, for `evidence verify --chain FILE`.
+    Export {
+        /// The Redis URL (redis://[user[:password]@]host:port, rediss:// for TLS).
+        #[arg(long, env = "MNO_REDIS_URL", value_name = "URL")]
+        redis_url: String,
+        /// The servers' `redis.key_prefix`.
+        #[arg(long, default_value = "mno")]
+        key_prefix: String,
+        /// The chain's signing key id (the `keyid` of its records); needed when Redis holds
+        /// several servers' chains.
+        #[arg(long, value_name = "KEYID")]
+        key_id: Option<String>,
+        /// Where to write (default: standard output).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Print the chain head (HASH:COUNT) to anchor elsewhere. Not a verification.
     Head {
         /// The evidence directory.
@@ -100,7 +132,7 @@ pub fn prepare(root: &Path, report: &mut GateReport, args: &GateEvidenceArgs) ->
     let binding = evidence::statement::commit_binding(root, args.commit_sha.as_deref());
     evidence::statement::apply_commit_binding(report, &binding);
     if let Some(dir) = &args.evidence_log {
-        match EvidenceChain::open(dir).and_then(|c| c.head()) {
+        match super_agent::open_evidence_chain(dir).and_then(|c| c.head()) {
             Ok(h) => report.evidence_chain = Some(h),
             Err(e) => eprintln!("warning: evidence chain head: {e}"),
         }
@@ -154,7 +186,7 @@ pub fn record(
     ));
     lines.push(format!("wrote {}", path.display()));
     if let Some(dir) = &args.evidence_log {
-        let chain = EvidenceChain::open(dir).map_err(|e| e.to_string())?;
+        let chain = super_agent::open_evidence_chain(dir).map_err(|e| e.to_string())?;
         let facts = evidence::RunFacts::of_run(
             &validation_id(),
             report,
@@ -221,17 +253,44 @@ pub fn run(cmd: EvidenceCommand) -> ExitCode {
     match cmd {
         EvidenceCommand::Verify {
             dir,
+            chain,
             pubkey,
             policy,
             expect_head,
             format,
-        } => match trusted_keys(&pubkey, policy.as_deref()) {
-            Ok(keys) => verify(&dir, &keys, expect_head.as_ref(), format),
+        } => match (trusted_keys(&pubkey, policy.as_deref()), chain.or(dir)) {
+            (Ok(keys), Some(dir)) => verify(&dir, &keys, expect_head.as_ref(), format),
+            (Ok(_), None) => {
+                eprintln!("error: name the chain: DIR or --chain FILE");
+                ExitCode::from(EXIT_UNREADABLE)
+            }
+            (Err(e), _) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_UNREADABLE)
+            }
+        },
+        EvidenceCommand::Keygen { dir } => match evidence::keygen(&dir) {
+            Ok(vk) => {
+                println!("{}", hex::encode(vk.as_bytes()));
+                eprintln!(
+                    "created {} (keep it secret) and {}; key id {}",
+                    dir.join(evidence::KEY_FILE).display(),
+                    dir.join(evidence::PUB_FILE).display(),
+                    evidence::key_id(&vk)
+                );
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(EXIT_UNREADABLE)
             }
         },
+        EvidenceCommand::Export {
+            redis_url,
+            key_prefix,
+            key_id,
+            out,
+        } => export(&redis_url, &key_prefix, key_id.as_deref(), out.as_deref()),
         EvidenceCommand::Rotate { dir } => rotate(&dir),
         EvidenceCommand::Head { dir } => match evidence::read_head(&dir.join(evidence::LOG_FILE)) {
             Ok(h) => {
@@ -243,6 +302,72 @@ pub fn run(cmd: EvidenceCommand) -> ExitCode {
                 ExitCode::from(EXIT_UNREADABLE)
             }
         },
+    }
+}
+
+/// `evidence export`: the chain's records from Redis, in order, as JSONL.
+fn export(url: &str, prefix: &str, key_id: Option<&str>, out: Option<&Path>) -> ExitCode {
+    super_agent::install_crypto_provider();
+    let cfg = mno_redis::RedisConfig {
+        url: Some(url.to_string()),
+        key_prefix: prefix.to_string(),
+        ..Default::default()
+    };
+    let result = (|| -> Result<(String, Vec<String>), String> {
+        let store = super_agent::state::RedisStore::open(&cfg).map_err(|e| e.to_string())?;
+        let kid = match key_id {
+            Some(k) => k.to_string(),
+            None => {
+                let mut ids = store.evidence_chains().map_err(|e| e.to_string())?;
+                match ids.len() {
+                    1 => ids.remove(0),
+                    0 => {
+                        return Err(format!(
+                            "{}: no evidence chain is kept there",
+                            cfg.shown_url()
+                        ));
+                    }
+                    _ => {
+                        return Err(format!(
+                            "several chains are kept there; name one with --key-id: {}",
+                            ids.join(", ")
+                        ));
+                    }
+                }
+            }
+        };
+        use super_agent::StateStore as _;
+        let lines = store.evidence_records(&kid).map_err(|e| e.to_string())?;
+        Ok((kid, lines))
+    })();
+    let (kid, lines) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_UNREADABLE);
+        }
+    };
+    let mut text = String::new();
+    for l in &lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    let written = match out {
+        Some(p) => std::fs::write(p, &text).map_err(|e| format!("{}: {e}", p.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    };
+    match written {
+        Ok(()) => {
+            eprintln!("{} record(s) of chain {kid}", lines.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_UNREADABLE)
+        }
     }
 }
 
@@ -283,7 +408,7 @@ fn rotate(dir: &Path) -> ExitCode {
         );
         return ExitCode::from(EXIT_UNREADABLE);
     }
-    let chain = match EvidenceChain::open(dir) {
+    let chain = match super_agent::open_evidence_chain(dir) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -58,6 +58,19 @@ pub struct GateOutcome {
     pub reports_dir: PathBuf,
     /// Report file names written.
     pub reports: Vec<String>,
+    /// The evidence record appended, as its line of the chain (kept in a shared store too).
+    pub evidence_record: Option<EvidenceRecord>,
+}
+
+/// One appended evidence record: the chain (its key id), its position and its JSONL line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceRecord {
+    /// The signing key's id (one chain per key).
+    pub key_id: String,
+    /// Position in the chain.
+    pub seq: u64,
+    /// The DSSE envelope line, as in `evidence.jsonl`.
+    pub line: String,
 }
 
 /// The evidence of one run as answered: the digests, and the chain record when appended.
@@ -343,6 +356,16 @@ pub fn run(
     ctx: &GateContext,
     monitor: Option<mno_gates::MonitorSection>,
 ) -> GateOutcome {
+    run_with_hosts(v, ctx, monitor, Vec::new())
+}
+
+/// [`run`] with every monitored host's snapshot (read from Redis) for the report.
+pub fn run_with_hosts(
+    v: &ValidatedGate,
+    ctx: &GateContext,
+    monitor: Option<mno_gates::MonitorSection>,
+    hosts: Vec<mno_gates::MonitorSection>,
+) -> GateOutcome {
     let opts = GateOptions {
         checks: v.checks.clone(),
         build_sandbox: ctx.build_sandbox.clone(),
@@ -384,6 +407,7 @@ pub fn run(
         );
     }
     report.monitor = monitor;
+    report.monitor_hosts = hosts;
     let meta = &v.request.metadata;
     // What was checked out against what was asked for: a different HEAD fails the report.
     let binding = mno_gates::evidence::statement::commit_binding(&v.root, Some(&meta.commit_sha));
@@ -431,7 +455,8 @@ pub fn run(
                 Vec::new()
             }
         };
-    let evidence = attach_evidence(v, &report, ctx.chain.as_deref(), binding, &dir, &reports);
+    let (evidence, evidence_record) =
+        attach_evidence(v, &report, ctx.chain.as_deref(), binding, &dir, &reports);
     let overall = if error.is_some() && reports.is_empty() {
         crate::messages::OverallStatus::Error
     } else {
@@ -447,6 +472,7 @@ pub fn run(
         timestamp: report.timestamp,
         evidence,
         monitor: report.monitor,
+        monitor_hosts: report.monitor_hosts,
         error,
         config_warnings: report.config_warnings,
     };
@@ -454,6 +480,7 @@ pub fn run(
         response,
         reports_dir: dir,
         reports,
+        evidence_record,
     }
 }
 
@@ -469,12 +496,12 @@ fn attach_evidence(
     binding: mno_gates::evidence::CommitBinding,
     dir: &Path,
     reports: &[String],
-) -> Option<EvidenceSection> {
+) -> (Option<EvidenceSection>, Option<EvidenceRecord>) {
     let digest = match mno_gates::evidence::digest(&v.root, report) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(validation_id = %v.validation_id, "evidence digest: {e}");
-            return None;
+            return (None, None);
         }
     };
     let facts = mno_gates::evidence::RunFacts::of_run(
@@ -487,20 +514,44 @@ fn attach_evidence(
         dir,
         reports,
     );
+    let mut record = None;
     let chain = chain.and_then(|c| match c.attest(&facts) {
-        Ok(rec) => Some(ChainRef {
-            seq: rec.seq,
-            hash: rec.hash,
-            prev_hash: rec.prev_hash,
-            key_id: rec.key_id,
-            signature: rec.signature,
-        }),
+        Ok(rec) => {
+            record = Some(EvidenceRecord {
+                key_id: rec.key_id.clone(),
+                seq: rec.seq,
+                line: dsse_line(&rec),
+            });
+            Some(ChainRef {
+                seq: rec.seq,
+                hash: rec.hash,
+                prev_hash: rec.prev_hash,
+                key_id: rec.key_id,
+                signature: rec.signature,
+            })
+        }
         Err(e) => {
             tracing::error!(validation_id = %v.validation_id, "evidence chain: {e}");
             None
         }
     });
-    Some(EvidenceSection { digest, chain })
+    (Some(EvidenceSection { digest, chain }), record)
+}
+
+/// The chain's line of an appended record: the DSSE envelope over the Statement's bytes
+/// (serialized as the chain serialized them: the same `Value`, keys sorted).
+fn dsse_line(rec: &mno_gates::evidence::Appended) -> String {
+    use base64::Engine as _;
+    let payload = serde_json::to_vec(&rec.statement).unwrap_or_default();
+    let env = mno_gates::evidence::DsseEnvelope {
+        payload: base64::engine::general_purpose::STANDARD.encode(payload),
+        payload_type: mno_gates::evidence::PAYLOAD_TYPE.into(),
+        signatures: vec![mno_gates::evidence::DsseSignature {
+            keyid: rec.key_id.clone(),
+            sig: rec.signature.clone(),
+        }],
+    };
+    serde_json::to_string(&env).unwrap_or_default()
 }
 
 #[cfg(test)]

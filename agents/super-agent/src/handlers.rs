@@ -227,7 +227,7 @@ impl MessageHandler for IncidentHandler {
             let s = &self.0;
             let signal: IncidentSignal = from_value("payload", env.payload)?;
             check_incident(&signal)?;
-            let rec = s.store.append_incident(NewIncident {
+            let (rec, created) = s.store.record_incident(NewIncident {
                 received_at: crate::now_rfc3339(),
                 trace_id: env.meta.trace_id,
                 source_agent: env.meta.source_agent,
@@ -243,12 +243,16 @@ impl MessageHandler for IncidentHandler {
                 severity = sig.severity.as_str(),
                 status = sig.status.as_str(),
                 source_agent = %rec.source_agent,
+                state = rec.state.as_str(),
+                created,
                 "incident recorded"
             );
             Ok(Handled::processed(json!({
                 "recorded": true,
                 "incident_id": rec.id,
-                "links": {"incidents": "/incidents"},
+                "created": created,
+                "state": rec.state.as_str(),
+                "links": {"incidents": "/incidents", "incident": format!("/incidents/{}", rec.id)},
             })))
         })
     }

@@ -18,7 +18,7 @@ use crate::api::error::ApiError;
 use crate::gate_handler::{self, GateContext, ValidatedGate};
 use crate::messages::GateValidationResponse;
 use crate::metrics::{Gauges, Metrics};
-use crate::state::{JobRecord, JobStatus, StateStore};
+use crate::state::{JobRecord, JobStatus, RedisStore, StateStore};
 
 /// Why a job ended without running: the server stopped first.
 pub const INTERRUPTED: &str = "interrupted: the server stopped before the gate finished";
@@ -34,11 +34,78 @@ pub struct Jobs {
     max_queued: usize,
     /// Queued or running jobs and the channel that turns `true` when each ends.
     active: Mutex<HashMap<String, watch::Receiver<bool>>>,
-    running: AtomicUsize,
+    pub(crate) running: AtomicUsize,
+    /// The Redis store when jobs go through its stream (`crate::redis_queue`).
+    redis: Option<Arc<RedisStore>>,
+    /// `host:pid`, this server's name among the workers.
+    server_id: String,
+    allowed_roots: Vec<std::path::PathBuf>,
+    commands_allowed: bool,
+    wait_timeout: Duration,
     queued: AtomicUsize,
     closing: AtomicBool,
     /// The longest evidence chain head seen (from the chain at start, then each run).
     evidence_head: Mutex<Option<mno_gates::evidence::ChainHead>>,
+    /// Redis settings and a connection (made on first use) to read host snapshots.
+    snapshots: Option<(
+        mno_redis::RedisConfig,
+        tokio::sync::OnceCell<mno_redis::redis::aio::ConnectionManager>,
+    )>,
+}
+
+/// A random run id (a submission of a validation id).
+fn new_run_id() -> String {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        b = n.to_le_bytes();
+    }
+    hex::encode(b)
+}
+
+/// A host snapshot from Redis as a report's monitor section.
+fn snapshot_section(s: mno_redis::HostSnapshot) -> mno_gates::MonitorSection {
+    let fullest = s.disks.iter().map(|d| d.usage_percent).reduce(f64::max);
+    let mut disks: Vec<mno_gates::monitor::DiskUsage> = s
+        .disks
+        .into_iter()
+        .map(|d| mno_gates::monitor::DiskUsage {
+            mountpoint: d.mountpoint,
+            device: d.device,
+            usage_percent: d.usage_percent,
+        })
+        .collect();
+    disks.sort_by(|a, b| b.usage_percent.total_cmp(&a.usage_percent));
+    mno_gates::MonitorSection {
+        url: format!("redis:host/{}", s.host),
+        host: Some(s.host),
+        reachable: true,
+        error: None,
+        health: Some(mno_gates::monitor::MonitorHealth {
+            status: "ok".into(),
+            version: Some(s.version),
+            uptime_seconds: Some(s.uptime_seconds),
+        }),
+        cpu_usage_percent: s.cpu_usage_percent,
+        memory_usage_percent: s.memory_usage_percent,
+        disk_usage_percent: fullest,
+        disks,
+        active_alerts: s
+            .alerts
+            .into_iter()
+            .map(|a| mno_gates::monitor::MonitorAlert {
+                name: a.name,
+                severity: a.severity,
+                state: a.state,
+                since: a.since,
+                summary: a.summary,
+            })
+            .collect(),
+        fetched_at: s.updated_at,
+    }
 }
 
 /// A job handed back by [`Jobs::submit`].
@@ -59,6 +126,16 @@ pub struct JobsConfig {
     pub max_queued: usize,
     /// Auto-Monitor URL and timeout, when configured.
     pub monitor: Option<(String, Duration)>,
+    /// Jobs go through this Redis store's stream (run by `crate::redis_queue` workers).
+    pub redis: Option<Arc<RedisStore>>,
+    /// Where the host snapshots come from for the report's `monitor_hosts` (Redis).
+    pub snapshots: Option<mno_redis::RedisConfig>,
+    /// Canonical allowed roots (a worker checks a job from the stream against its own).
+    pub allowed_roots: Vec<std::path::PathBuf>,
+    /// Whether build commands may run (the server has a token).
+    pub commands_allowed: bool,
+    /// How long a waiting request waits (bounds the polling of a job run elsewhere).
+    pub wait_timeout: Duration,
 }
 
 impl Jobs {
@@ -82,6 +159,12 @@ impl Jobs {
             queued: AtomicUsize::new(0),
             evidence_head: Mutex::new(None),
             closing: AtomicBool::new(false),
+            redis: cfg.redis,
+            server_id: crate::redis_queue::server_id(),
+            allowed_roots: cfg.allowed_roots,
+            commands_allowed: cfg.commands_allowed,
+            wait_timeout: cfg.wait_timeout,
+            snapshots: cfg.snapshots.map(|c| (c, tokio::sync::OnceCell::new())),
         });
         if let Some(chain) = &jobs.ctx.chain {
             match chain.head() {
@@ -108,6 +191,9 @@ impl Jobs {
         trace_id: &str,
         source_agent: &str,
     ) -> Result<Submitted, ApiError> {
+        if let Some(rs) = &self.redis {
+            return self.submit_shared(rs, v, trace_id, source_agent);
+        }
         let mut active = self.active();
         if let Some(rx) = active.get(&v.validation_id) {
             let job = self.store.get_job(&v.validation_id)?.ok_or_else(|| {
@@ -154,6 +240,8 @@ impl Jobs {
             error: None,
             reports_dir: None,
             reports: Vec::new(),
+            run_id: None,
+            worker: None,
         };
         self.store.put_job(&job)?;
         let (tx, rx) = watch::channel(false);
@@ -193,36 +281,186 @@ impl Jobs {
         job.status = JobStatus::Running;
         job.started_at = Some(crate::now_rfc3339());
         self.save(&job);
-        let t0 = Instant::now();
-        let monitor = match &self.monitor {
+        let vid = v.validation_id.clone();
+        let job = self.run_validated(v, job).await;
+        drop(permit);
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        self.count_finished(&job);
+        self.save(&job);
+        self.finish(&vid, &tx);
+    }
+
+    /// Queue through the Redis stream (several servers share it).
+    fn submit_shared(
+        self: &Arc<Self>,
+        rs: &Arc<RedisStore>,
+        v: ValidatedGate,
+        trace_id: &str,
+        source_agent: &str,
+    ) -> Result<Submitted, ApiError> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down and accepts no new gate runs",
+            )
+            .retry_after(30));
+        }
+        let job = JobRecord {
+            validation_id: v.validation_id.clone(),
+            status: JobStatus::Queued,
+            trace_id: trace_id.to_string(),
+            source_agent: source_agent.to_string(),
+            created_at: crate::now_rfc3339(),
+            started_at: None,
+            finished_at: None,
+            request: Some(v.request.clone()),
+            root: Some(v.root.display().to_string()),
+            response: None,
+            error: None,
+            reports_dir: None,
+            reports: Vec::new(),
+            run_id: Some(new_run_id()),
+            worker: None,
+        };
+        let (job, created) = match rs.enqueue(&job)? {
+            Some(existing) => (existing, false),
+            None => {
+                tracing::info!(
+                    validation_id = %v.validation_id,
+                    trace_id,
+                    root = %v.root.display(),
+                    "gate queued on the redis job stream"
+                );
+                (job, true)
+            }
+        };
+        Ok(Submitted {
+            done: self.watch_shared(&job.validation_id),
+            job,
+            created,
+        })
+    }
+
+    /// A channel that turns `true` when the stored job has ended (polled, up to the wait timeout).
+    fn watch_shared(self: &Arc<Self>, id: &str) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(false);
+        let (me, id) = (self.clone(), id.to_string());
+        tokio::spawn(async move {
+            let deadline = Instant::now() + me.wait_timeout + Duration::from_secs(1);
+            while Instant::now() < deadline && !tx.is_closed() {
+                match me.store.get_job(&id) {
+                    Ok(Some(j)) if j.status.is_done() => {
+                        let _ = tx.send(true);
+                        return;
+                    }
+                    Ok(None) => return,
+                    _ => {}
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        rx
+    }
+
+    /// This server's name among the workers (`host:pid`).
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+
+    /// Run a job taken from the shared stream: check its request against this server's
+    /// configuration, run it, and return the finished record with its report files.
+    pub(crate) async fn run_stored(
+        &self,
+        mut job: JobRecord,
+    ) -> (JobRecord, Vec<(String, Vec<u8>)>) {
+        let Some(req) = job.request.clone() else {
+            job.status = JobStatus::Error;
+            job.error = Some("the queued job has no request".into());
+            job.finished_at = Some(crate::now_rfc3339());
+            return (job, Vec::new());
+        };
+        let v = match gate_handler::validate(req, &self.allowed_roots, "", self.commands_allowed) {
+            Ok(v) => v,
+            Err(e) => {
+                job.status = JobStatus::Error;
+                job.error = Some(format!("refused by {}: {}", self.server_id, e.detail));
+                job.finished_at = Some(crate::now_rfc3339());
+                return (job, Vec::new());
+            }
+        };
+        let job = self.run_validated(v, job).await;
+        let mut files = Vec::new();
+        if let Some(dir) = &job.reports_dir {
+            for name in &job.reports {
+                match std::fs::read(std::path::Path::new(dir).join(name)) {
+                    Ok(b) => files.push((name.clone(), b)),
+                    Err(e) => {
+                        tracing::warn!(validation_id = %job.validation_id, "report {name}: {e}")
+                    }
+                }
+            }
+        }
+        (job, files)
+    }
+
+    /// The monitor sections of the report: the Auto-Monitor at `monitor_url` (HTTP), and
+    /// every host's snapshot from Redis when Redis is configured.
+    async fn monitor_sections(
+        &self,
+    ) -> (
+        Option<mno_gates::MonitorSection>,
+        Vec<mno_gates::MonitorSection>,
+    ) {
+        let http = match &self.monitor {
             Some((url, timeout)) => Some(mno_gates::monitor::fetch(url, *timeout).await),
             None => None,
         };
+        let mut hosts = Vec::new();
+        if let Some((cfg, cell)) = &self.snapshots {
+            let con = cell
+                .get_or_try_init(|| async { cfg.manager() })
+                .await
+                .cloned();
+            match con {
+                Ok(mut con) => {
+                    let keys = cfg.keys();
+                    match tokio::time::timeout(
+                        cfg.timeout() * 2,
+                        mno_redis::read_snapshots(&mut con, &keys),
+                    )
+                    .await
+                    {
+                        Ok(Ok(list)) => hosts = list.into_iter().map(snapshot_section).collect(),
+                        Ok(Err(e)) => tracing::warn!("host snapshots: {e}"),
+                        Err(_) => tracing::warn!("host snapshots: redis timed out"),
+                    }
+                }
+                Err(e) => tracing::warn!("host snapshots: {e}"),
+            }
+        }
+        (http, hosts)
+    }
+
+    /// Run a validated gate on the blocking pool and fill `job` with the outcome.
+    async fn run_validated(&self, v: ValidatedGate, mut job: JobRecord) -> JobRecord {
+        let t0 = Instant::now();
+        let (monitor, hosts) = self.monitor_sections().await;
         let ctx = self.ctx.clone();
         let vid = v.validation_id.clone();
-        let result =
-            tokio::task::spawn_blocking(move || gate_handler::run(&v, &ctx, monitor)).await;
+        let result = tokio::task::spawn_blocking(move || {
+            gate_handler::run_with_hosts(&v, &ctx, monitor, hosts)
+        })
+        .await;
         let secs = t0.elapsed().as_secs_f64();
-        drop(permit);
-        self.running.fetch_sub(1, Ordering::SeqCst);
         match result {
             Ok(outcome) => {
-                let r = &outcome.response;
-                job.status = r.overall_status.into();
-                let findings: Vec<(String, String)> = r
-                    .validation_results
-                    .values()
-                    .flat_map(|c| &c.findings)
-                    .map(|f| (f.check.clone(), f.severity.as_str().to_string()))
-                    .collect();
-                self.metrics
-                    .gate_run(r.overall_status.as_str(), secs, &findings);
-                if let Some(c) = r.evidence.as_ref().and_then(|e| e.chain.as_ref()) {
-                    self.note_evidence_head(mno_gates::evidence::ChainHead {
-                        records: c.seq,
-                        hash: c.hash.clone(),
-                    });
+                if let Some(r) = &outcome.evidence_record
+                    && let Err(e) = self.store.put_evidence_record(&r.key_id, r.seq, &r.line)
+                {
+                    tracing::error!(validation_id = %vid, "cannot keep the evidence record in the store: {e}");
                 }
+                job.status = outcome.response.overall_status.into();
                 job.reports_dir = Some(outcome.reports_dir.display().to_string());
                 job.reports = outcome.reports;
                 job.error = None;
@@ -231,7 +469,6 @@ impl Jobs {
             Err(e) => {
                 job.status = JobStatus::Error;
                 job.error = Some(format!("the gate run failed: {e}"));
-                self.metrics.gate_run("ERROR", secs, &[]);
             }
         }
         job.finished_at = Some(crate::now_rfc3339());
@@ -241,8 +478,39 @@ impl Jobs {
             seconds = secs,
             "gate finished"
         );
-        self.save(&job);
-        self.finish(&vid, &tx);
+        job
+    }
+
+    /// Count a finished job in the metrics and note its evidence head.
+    pub(crate) fn count_finished(&self, job: &JobRecord) {
+        let secs = match (&job.started_at, &job.finished_at) {
+            (Some(a), Some(b)) => match (
+                chrono::DateTime::parse_from_rfc3339(a),
+                chrono::DateTime::parse_from_rfc3339(b),
+            ) {
+                (Ok(a), Ok(b)) => (b - a).num_milliseconds().max(0) as f64 / 1000.0,
+                _ => 0.0,
+            },
+            _ => 0.0,
+        };
+        let Some(r) = &job.response else {
+            self.metrics.gate_run("ERROR", secs, &[]);
+            return;
+        };
+        let findings: Vec<(String, String)> = r
+            .validation_results
+            .values()
+            .flat_map(|c| &c.findings)
+            .map(|f| (f.check.clone(), f.severity.as_str().to_string()))
+            .collect();
+        self.metrics
+            .gate_run(r.overall_status.as_str(), secs, &findings);
+        if let Some(c) = r.evidence.as_ref().and_then(|e| e.chain.as_ref()) {
+            self.note_evidence_head(mno_gates::evidence::ChainHead {
+                records: c.seq,
+                hash: c.hash.clone(),
+            });
+        }
     }
 
     /// What is wrong with the chain's `head` given the one in the state store: shorter
@@ -340,6 +608,8 @@ impl Jobs {
             error: None,
             reports_dir: None,
             reports: Vec::new(),
+            run_id: None,
+            worker: None,
         };
         self.store.put_job(&job)?;
         drop(active);
@@ -376,6 +646,13 @@ impl Jobs {
     /// and return their ids.
     pub async fn drain(&self, timeout: Duration) -> Vec<String> {
         let deadline = Instant::now() + timeout;
+        if self.redis.is_some() {
+            // Jobs left running stay pending in the stream; another server claims them.
+            while Instant::now() < deadline && self.running.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            return Vec::new();
+        }
         while Instant::now() < deadline {
             if self.active().is_empty() {
                 return Vec::new();

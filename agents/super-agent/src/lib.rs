@@ -21,6 +21,7 @@ pub mod handlers;
 pub mod jobs;
 pub mod messages;
 pub mod metrics;
+pub mod redis_queue;
 pub mod retention;
 pub mod service;
 pub mod state;
@@ -31,6 +32,21 @@ pub use messages::{
 };
 pub use service::{ServeError, serve};
 pub use state::{StateStore, StoreError};
+
+/// The environment variable that gives the evidence signing key (64 hex digits, the
+/// Ed25519 seed) instead of `<evidence dir>/evidence.key`.
+pub const EVIDENCE_KEY_ENV: &str = "MNO_EVIDENCE_KEY";
+
+/// Open an evidence directory, signing with `MNO_EVIDENCE_KEY` when it is set, else with
+/// (creating on first use) its `evidence.key`.
+pub fn open_evidence_chain(
+    dir: &std::path::Path,
+) -> Result<mno_gates::EvidenceChain, mno_gates::evidence::ChainError> {
+    match std::env::var(EVIDENCE_KEY_ENV) {
+        Ok(k) if !k.trim().is_empty() => mno_gates::EvidenceChain::open_with_key(dir, &k),
+        _ => mno_gates::EvidenceChain::open(dir),
+    }
+}
 
 /// Install the process-wide TLS crypto provider (ring) once; reqwest needs one to build a client.
 pub fn install_crypto_provider() {

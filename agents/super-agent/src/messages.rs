@@ -256,6 +256,9 @@ pub struct GateValidationResponse {
     /// The Auto-Monitor's state at the time of the run (when `monitor_url` is configured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<mno_gates::MonitorSection>,
+    /// Every monitored host's latest snapshot from Redis (when `redis.url` is set).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitor_hosts: Vec<mno_gates::MonitorSection>,
     /// Why the gate could not run (overall_status ERROR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -320,6 +323,21 @@ pub struct IncidentSignal {
     /// A stable identity of the alert, when the sender has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+}
+
+impl IncidentSignal {
+    /// What makes two signals the same alert: the fingerprint when the sender gives one,
+    /// else the name and the labels.
+    pub fn identity(&self) -> String {
+        match &self.fingerprint {
+            Some(f) if !f.is_empty() => format!("fp:{f}"),
+            _ => format!(
+                "name:{}:{}",
+                self.alert_name,
+                serde_json::to_string(&self.labels).unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// How serious an incident is (the Auto-Monitor's rule severities).

@@ -14,7 +14,7 @@ use crate::gate_handler::GateContext;
 use crate::handlers::{Registry, Services};
 use crate::jobs::{INTERRUPTED, Jobs, JobsConfig};
 use crate::metrics::Metrics;
-use crate::state::{MemoryStore, SqliteStore, StateStore};
+use crate::state::{MemoryStore, RedisStore, SqliteStore, StateStore};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -121,9 +121,19 @@ pub async fn serve_until(
     let addr = listen_addr(eff)?;
     // Bind first so a port in use fails fast and says where the port came from.
     let listener = mno_common::server::bind(addr, || eff.origin("port")).await?;
+    let mut redis_store: Option<Arc<RedisStore>> = None;
     let store: Arc<dyn StateStore> = match cfg.store {
         StoreBackend::Sqlite => Arc::new(SqliteStore::open(&paths.db)?),
         StoreBackend::Memory => Arc::new(MemoryStore::new()),
+        StoreBackend::Redis => {
+            let rs = Arc::new(RedisStore::open(&cfg.redis)?);
+            // Redis may be down now: the server starts anyway and answers 503 until it is back.
+            if let Err(e) = rs.ping() {
+                tracing::warn!(url = %cfg.redis.shown_url(), "{e}; serving anyway, retrying on each use");
+            }
+            redis_store = Some(rs.clone());
+            rs
+        }
     };
     let interrupted = store.interrupt_unfinished(INTERRUPTED)?;
     if !interrupted.is_empty() {
@@ -133,8 +143,11 @@ pub async fn serve_until(
             interrupted.len()
         );
     }
-    let chain = mno_gates::EvidenceChain::open(&paths.evidence_dir)
+    let chain = crate::open_evidence_chain(&paths.evidence_dir)
         .map_err(|e| ServeError::Setup(format!("evidence chain: {e}")))?;
+    if let Some(rs) = &redis_store {
+        rs.set_chain_id(&chain.key_id());
+    }
     let metrics = Arc::new(Metrics::new());
     // First pass now (at start), then every retention.interval until the stop.
     let retention = crate::retention::spawn(
@@ -160,8 +173,34 @@ pub async fn serve_until(
                 .monitor_url
                 .clone()
                 .map(|u| (u, Duration::from_secs_f64(cfg.monitor_timeout))),
+            redis: redis_store.clone(),
+            snapshots: cfg.redis.enabled().then(|| cfg.redis.clone()),
+            allowed_roots: eff.allowed_roots.clone(),
+            commands_allowed: cfg.token().is_some(),
+            wait_timeout: Duration::from_secs_f64(cfg.wait_timeout),
         },
     );
+    let workers = match &redis_store {
+        Some(rs) => crate::redis_queue::spawn_workers(
+            jobs.clone(),
+            rs.clone(),
+            crate::redis_queue::QueueConfig {
+                redis: cfg.redis.clone(),
+                workers: cfg.max_concurrent_gates,
+            },
+            stop.clone(),
+        )
+        .map_err(|e| ServeError::Setup(e.to_string()))?,
+        None => Vec::new(),
+    };
+    if redis_store.is_some() {
+        tracing::info!(
+            url = %cfg.redis.shown_url(),
+            server = jobs.server_id(),
+            workers = workers.len(),
+            "gate jobs go through the redis job stream"
+        );
+    }
     let wait_timeout = Duration::from_secs_f64(cfg.wait_timeout);
     let services = Arc::new(Services {
         jobs: jobs.clone(),
@@ -235,6 +274,9 @@ pub async fn serve_until(
     let left = jobs
         .drain(Duration::from_secs_f64(cfg.shutdown_timeout))
         .await;
+    for w in workers {
+        w.abort();
+    }
     if !left.is_empty() {
         tracing::warn!(jobs = ?left, "gate runs still running at the shutdown timeout; marked ERROR");
     }

@@ -666,3 +666,107 @@ fn py_with_securesystemslib() -> Option<PathBuf> {
     );
     None
 }
+
+#[test]
+fn keygen_creates_a_private_key_the_gate_then_signs_with() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    repo(d.path());
+    let ev = d.path().join("ev");
+    let o = cmd(d.path())
+        .args(["evidence", "keygen"])
+        .arg(&ev)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let printed = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(printed.len(), 64, "{printed}");
+    assert_eq!(
+        std::fs::read_to_string(ev.join("evidence.pub"))
+            .unwrap()
+            .trim(),
+        printed
+    );
+    let mode = std::fs::metadata(ev.join("evidence.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A second keygen must not replace the key.
+    let again = cmd(d.path())
+        .args(["evidence", "keygen"])
+        .arg(&ev)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "{}", text(&again));
+    assert_eq!(
+        std::fs::read_to_string(ev.join("evidence.pub"))
+            .unwrap()
+            .trim(),
+        printed
+    );
+    // The gate signs with it; verify --chain FILE with the printed key accepts the log.
+    let o = gate(d.path(), &["--evidence-log", "ev"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pubfile = d.path().join("trusted.pub");
+    std::fs::write(&pubfile, format!("{printed}\n")).unwrap();
+    let o = cmd(d.path())
+        .args(["evidence", "verify", "--chain"])
+        .arg(ev.join("evidence.jsonl"))
+        .arg("--pubkey")
+        .arg(&pubfile)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A key from the environment: no key file is written, and the records verify with it.
+    let seed = "7f".repeat(32);
+    let vk = ed25519_dalek::SigningKey::from_bytes(&[0x7f; 32]).verifying_key();
+    let o = cmd(d.path())
+        .env("MNO_EVIDENCE_KEY", &seed)
+        .args([
+            "gate",
+            "run",
+            "repo",
+            "--out",
+            "out2",
+            "--checks",
+            "naming_conventions",
+        ])
+        .args(["--evidence-log", "ev2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!d.path().join("ev2/evidence.key").exists());
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("ev2/evidence.pub"))
+            .unwrap()
+            .trim(),
+        hex::encode(vk.as_bytes())
+    );
+    let o = verify(
+        d.path(),
+        &[
+            "--chain",
+            "ev2/evidence.jsonl",
+            "--pubkey",
+            "ev2/evidence.pub",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let bad = cmd(d.path())
+        .env("MNO_EVIDENCE_KEY", "abc")
+        .args([
+            "gate",
+            "run",
+            "repo",
+            "--out",
+            "out3",
+            "--checks",
+            "naming_conventions",
+        ])
+        .args(["--evidence-log", "ev3"])
+        .output()
+        .unwrap();
+    assert!(text(&bad).contains("MNO_EVIDENCE_KEY"), "{}", text(&bad));
+}

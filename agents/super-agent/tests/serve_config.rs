@@ -41,7 +41,15 @@ fn config_errors_name_file_line_and_column() {
             "allowed_roots:\n  - /definitely/not/here\n",
             "super-agent.yaml:2:5: allowed_roots.0:",
         ),
-        ("store: redis\n", "super-agent.yaml:1:8: store:"),
+        ("store: mongo\n", "super-agent.yaml:1:8: store:"),
+        (
+            "store: redis\n",
+            "super-agent.yaml:1:1: store: redis needs redis.url",
+        ),
+        (
+            "redis:\n  url: http://x\n",
+            "super-agent.yaml:2:3: redis.url:",
+        ),
         (
             "max_body_bytes: 10\n",
             "super-agent.yaml:1:1: max_body_bytes:",

@@ -149,7 +149,7 @@ fn incidents_and_jobs_survive_a_restart() {
         .get(&server.url(&format!("/api/v1/gates/{}", validation_id(6))))
         .json();
     assert_eq!(job["status"], "FAILED", "{job}");
-    // New incidents continue the numbering.
+    // The resolved signal of an alert resolves its incident, restart or not.
     let r = http.post(
         &server.url("/message"),
         &server.auth(),
@@ -157,6 +157,30 @@ fn incidents_and_jobs_survive_a_restart() {
             "IncidentSignal",
             "inc-3",
             incident("HighCPU", "warning", "resolved"),
+        ),
+    );
+    let v = r.json();
+    assert_eq!(v["processing_result"]["incident_id"], 1, "{v}");
+    assert_eq!(v["processing_result"]["created"], false, "{v}");
+    let one = http.get(&server.url("/incidents/1")).json();
+    assert_eq!(one["state"], "resolved", "{one}");
+    assert_eq!(one["signals"], 2, "{one}");
+    assert_eq!(
+        http.get(&server.url("/incidents/2")).json()["state"],
+        "firing"
+    );
+    let missing = http.get(&server.url("/incidents/99"));
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"], "unknown_incident");
+    assert_eq!(http.get(&server.url("/incidents/x")).status, 404);
+    // New incidents continue the numbering.
+    let r = http.post(
+        &server.url("/message"),
+        &server.auth(),
+        &envelope(
+            "IncidentSignal",
+            "inc-4",
+            incident("MemoryLow", "warning", "firing"),
         ),
     );
     assert_eq!(

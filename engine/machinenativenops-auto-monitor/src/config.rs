@@ -56,6 +56,10 @@ pub struct MonitorConfig {
     pub http_checks: Vec<HttpCheck>,
     /// Alert rules, notifications, silences and the alerts API (see docs/alerting.md).
     pub alerts: crate::alerts::AlertsConfig,
+    /// The Redis server shared with the SuperAgent (`redis.url` / `MNO_REDIS_URL`): each
+    /// tick's host snapshot goes there, and `redis` notifiers publish on its alerts channel
+    /// (docs/redis.md). Unset: nothing leaves the host this way.
+    pub redis: mno_redis::RedisConfig,
 }
 
 impl Default for MonitorConfig {
@@ -73,6 +77,7 @@ impl Default for MonitorConfig {
             collectors: CollectorsConfig::default(),
             http_checks: Vec::new(),
             alerts: crate::alerts::AlertsConfig::default(),
+            redis: mno_redis::RedisConfig::default(),
         }
     }
 }
@@ -416,6 +421,7 @@ pub const ENV_VARS: &[&str] = &[
     "MNO_DB_PATH",
     "MNO_INTERVAL",
     "MNO_API_TOKEN",
+    mno_redis::URL_ENV,
 ];
 
 /// Load the configuration: `file` (or `MNO_CONFIG`, or the embedded default), then the
@@ -456,6 +462,7 @@ pub fn load(
         ("MNO_DB_PATH", "database.path"),
         ("MNO_INTERVAL", "monitoring.interval"),
         ("MNO_API_TOKEN", "alerts.api_token"),
+        (mno_redis::URL_ENV, "redis.url"),
     ] {
         if env(var).is_some_and(|v| !v.trim().is_empty() || var == "MNO_LOG_FILE") {
             overrides.insert(key.to_string(), format!("environment {var}"));
@@ -540,6 +547,9 @@ fn apply_env(c: &mut MonitorConfig, env: &dyn Fn(&str) -> Option<String>) -> Res
     if let Some(v) = get("MNO_API_TOKEN") {
         c.alerts.api_token = Some(v.trim().to_string());
     }
+    if let Some(v) = get(mno_redis::URL_ENV) {
+        c.redis.url = Some(v.trim().to_string());
+    }
     Ok(())
 }
 
@@ -577,6 +587,7 @@ fn positive(v: f64) -> bool {
 /// Value checks shared by the file and the overrides: `Err((dotted key, message))`.
 pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
     let e = |k: &str, m: String| Err((k.to_string(), m));
+    c.redis.validate("redis.")?;
     let m = &c.monitoring;
     if m.interval < 1 {
         return e(
@@ -781,7 +792,12 @@ impl MonitorConfig {
         if c.alerts.api_token.is_some() {
             c.alerts.api_token = Some("***".into());
         }
+        if c.redis.password.is_some() {
+            c.redis.password = Some("***".into());
+        }
+        c.redis.url = c.redis.url.as_deref().map(mno_redis::mask_url);
         for n in &mut c.alerts.notifiers {
+            n.url = n.url.as_deref().map(mno_redis::mask_url);
             if n.bearer_token.is_some() {
                 n.bearer_token = Some("***".into());
             }

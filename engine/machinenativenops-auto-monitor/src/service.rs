@@ -73,6 +73,15 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
         .map_err(|e| ServeError::Store(e.to_string()))?;
     let feeder = tokio::spawn(crate::store::worker::feed(worker, rx.clone(), stop.clone()));
     alerts.spawn(rx.clone(), stop.clone());
+    let redis_sink = cfg.redis.enabled().then(|| {
+        tokio::spawn(crate::sinks::redis::run(
+            cfg.redis.clone(),
+            crate::sinks::redis::host_name(&cfg.alerts.external_labels),
+            rx.clone(),
+            Some(alerts.shared()),
+            stop.clone(),
+        ))
+    });
     let ticks = tokio::spawn(agent::run(agent, interval, tx, stop.clone()));
     let app = crate::api::router(crate::api::AppState {
         snapshots: rx,
@@ -92,6 +101,9 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
     stop.cancel();
     let _ = ticks.await;
     let _ = feeder.await;
+    if let Some(s) = redis_sink {
+        let _ = s.await;
+    }
     result
 }
 

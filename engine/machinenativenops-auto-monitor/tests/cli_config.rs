@@ -401,3 +401,25 @@ fn type_errors_speak_the_users_words() {
         }
     }
 }
+
+#[test]
+fn redis_settings_and_notifiers_are_checked_with_location() {
+    let (code, err, file) = validate("redis:\n  url: http://x\n");
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("{file}:2:3: redis.url")), "{err}");
+    let (code, err, file) = validate("alerts:\n  notifiers:\n    - name: bus\n      type: redis\n");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("{file}:3:7: alerts.notifiers.0"))
+            && err.contains("redis notifier needs redis.url"),
+        "{err}"
+    );
+    let (code, err, _) =
+        validate("alerts:\n  notifiers:\n    - name: agent\n      type: superagent\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("SuperAgent's base URL"), "{err}");
+    let (code, _, _) = validate(
+        "redis:\n  url: redis://127.0.0.1:6379\nalerts:\n  notifiers:\n    - name: bus\n      type: redis\n    - name: agent\n      type: superagent\n      url: http://127.0.0.1:8082\n",
+    );
+    assert_eq!(code, 0);
+}

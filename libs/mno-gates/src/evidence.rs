@@ -55,7 +55,7 @@ use crate::finding::GateReport;
 pub use chain::{
     Appended, ChainError, ChainHead, ChainRecord, DsseEnvelope, DsseSignature, EvidenceChain,
     GENESIS_HASH, KEY_FILE, LEGACY_PAYLOAD_TYPE, LOG_FILE, PAYLOAD_TYPE, PUB_FILE, RecordDigests,
-    key_id, parse_public_key, read_head, read_public_key,
+    key_id, keygen, parse_public_key, read_head, read_public_key,
 };
 pub use ed25519_dalek::VerifyingKey;
 pub use statement::{CommitBinding, CommitStatus, RunFacts};

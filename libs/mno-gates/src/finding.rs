@@ -163,6 +163,10 @@ pub struct GateReport {
     /// The Auto-Monitor's health, usage and active alerts, when a monitor URL was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<crate::monitor::MonitorSection>,
+    /// Every monitored host's latest snapshot (from the state store shared with the
+    /// Auto-Monitors: Redis), fullest first as stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitor_hosts: Vec<crate::monitor::MonitorSection>,
     /// The evidence chain's head when this run started (its own record comes next, with
     /// `prev_hash` = this hash unless another run appended in between): publishing it here
     /// lets a verifier detect records later removed from the end (`--expect-head`).
@@ -186,6 +190,7 @@ impl GateReport {
             validation_results: results.into_iter().map(|r| (r.check.clone(), r)).collect(),
             config_warnings,
             monitor: None,
+            monitor_hosts: Vec::new(),
             evidence_chain: None,
             fixes: None,
         }

@@ -33,8 +33,11 @@ type Samples = Vec<(BTreeMap<String, String>, f64)>;
 /// What the gate learned from the Auto-Monitor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MonitorSection {
-    /// The monitor's base URL.
+    /// The monitor's base URL (`redis:host/<name>` for a snapshot read from Redis).
     pub url: String,
+    /// The monitored host, for a snapshot read from Redis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Whether `/health` answered with the monitor's JSON.
     pub reachable: bool,
     /// What went wrong (unreachable, or a part that could not be read).
@@ -107,6 +110,7 @@ impl MonitorSection {
     fn new(url: &str) -> MonitorSection {
         MonitorSection {
             url: url.to_string(),
+            host: None,
             reachable: false,
             error: None,
             health: None,

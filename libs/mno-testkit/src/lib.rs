@@ -91,3 +91,105 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 pub mod web;
+
+/// A `redis-server` started by a test on 127.0.0.1 (no persistence), killed on drop.
+///
+/// `start` gives `None` (with a `SKIP:` note) when redis-server is not installed and tools are
+/// not required. `stop` and `restart` keep the port, for outage tests.
+pub struct RedisServer {
+    bin: PathBuf,
+    /// The port it listens on.
+    pub port: u16,
+    extra: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    /// Start one on a free port with `extra` arguments (`--requirepass s3cret`, …).
+    pub fn start(extra: &[&str]) -> Option<RedisServer> {
+        let bin = tool("redis-server")?;
+        let mut s = RedisServer {
+            bin,
+            port: free_port(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        s.launch();
+        Some(s)
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(&self.bin)
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.bin.display()));
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.answers() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// Whether it answers PING (NOAUTH counts: it is up).
+    fn answers(&self) -> bool {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+        if s.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut b = [0u8; 64];
+        matches!(s.read(&mut b), Ok(n) if n > 0)
+    }
+
+    /// Kill it (SIGKILL: everything in memory is gone, as in a crash).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same port (empty: it keeps no data).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// Run `redis-cli` against it (`None` when redis-cli is missing); its trimmed stdout.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let cli = self.bin.with_file_name("redis-cli");
+        let out = Command::new(if cli.is_file() {
+            cli
+        } else {
+            PathBuf::from("redis-cli")
+        })
+        .args(["-p", &self.port.to_string()])
+        .args(args)
+        .output()
+        .ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

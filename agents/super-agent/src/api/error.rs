@@ -74,7 +74,18 @@ impl std::fmt::Display for ApiError {
 
 impl From<crate::state::StoreError> for ApiError {
     fn from(e: crate::state::StoreError) -> Self {
-        ApiError::internal(e.to_string())
+        match e {
+            crate::state::StoreError::Unavailable(m) => {
+                tracing::warn!("state store unavailable: {m}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    format!("the state store cannot be reached ({m}); retry shortly"),
+                )
+                .retry_after(2)
+            }
+            other => ApiError::internal(other.to_string()),
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //! | `POST /message` | an envelope, dispatched by `meta.message_type` (token) |
 //! | `POST /api/v1/gates` | a GateValidationRequest payload as a job (token) |
 //! | `GET /api/v1/gates[/{id}[/reports/{file}]]` | jobs, one job, its report files |
-//! | `GET /incidents` | recorded IncidentSignals, newest first |
+//! | `GET /incidents` | recorded incidents (firing/resolved), newest first |
+//! | `GET /incidents/{id}` | one incident with its state |
 //! | `GET /health`, `/ready`, `/metrics` | liveness, readiness (handlers), Prometheus text |
 //! | `GET /ui`, `/ui/gates/{id}` | the web page: runs and incidents; one run's report ([`ui`]) |
 //! | `GET /openapi.json`, `/docs` | the OpenAPI 3.1 document and Swagger UI ([`openapi`]) |
@@ -77,6 +78,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/message", axum::routing::post(message))
         .route("/incidents", get(incidents))
+        .route("/incidents/{id}", get(get_incident))
         .route("/api/v1/gates", get(list_gates).post(post_gate))
         .route("/api/v1/gates/{validation_id}", get(get_gate))
         .route(
@@ -175,7 +177,7 @@ async fn index() -> Json<Value> {
         "endpoints": [
             "POST /message", "POST /api/v1/gates", "GET /api/v1/gates",
             "GET /api/v1/gates/{validation_id}", "GET /api/v1/gates/{validation_id}/reports/{file}",
-            "GET /incidents", "GET /health", "GET /ready", "GET /metrics",
+            "GET /incidents", "GET /incidents/{id}", "GET /health", "GET /ready", "GET /metrics",
             "GET /ui", "GET /ui/gates/{validation_id}", "GET /openapi.json", "GET /docs"
         ],
         "message_types": MessageType::known_names(),
@@ -579,13 +581,45 @@ async fn get_report(
         ));
     };
     let path = std::path::Path::new(dir).join(name);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::not_found("report_missing", format!("{}: {e}", path.display())))?;
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        // Run by another server on a shared store: the store keeps the files.
+        Err(e) => app.store.get_report(&id, name)?.ok_or_else(|| {
+            ApiError::not_found("report_missing", format!("{}: {e}", path.display()))
+        })?,
+    };
     let mut resp = bytes.into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     Ok(resp)
+}
+
+#[utoipa::path(
+    get,
+    path = "/incidents/{id}",
+    tag = "messages",
+    operation_id = "get_incident",
+    params(("id" = String, Path, description = "The incident's number, as listed at GET /incidents")),
+    responses(
+        (status = 200, description = "The incident with its state (firing or resolved) and its signals", body = crate::state::IncidentRecord),
+        (status = 404, description = "No such incident", body = openapi::ErrorBody),
+        (status = 500, description = "The state store failed", body = openapi::ErrorBody),
+        (status = 503, description = "The state store (Redis) is unreachable", body = openapi::ErrorBody),
+    )
+)]
+async fn get_incident(
+    State(app): State<Arc<App>>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    let unknown = || {
+        ApiError::not_found(
+            "unknown_incident",
+            format!("no incident {id:?} (ids are the numbers listed at GET /incidents)"),
+        )
+    };
+    let n: u64 = id.parse().map_err(|_| unknown())?;
+    let rec = app.store.get_incident(n)?.ok_or_else(unknown)?;
+    Ok(Json(serde_json::to_value(rec).unwrap_or_default()))
 }
 
 #[utoipa::path(
@@ -598,6 +632,7 @@ async fn get_report(
         (status = 200, description = "Incidents, newest first", body = openapi::IncidentList),
         (status = 400, description = "Invalid query", body = openapi::ErrorBody),
         (status = 500, description = "The state store failed", body = openapi::ErrorBody),
+        (status = 503, description = "The state store (Redis) is unreachable", body = openapi::ErrorBody),
     )
 )]
 async fn incidents(

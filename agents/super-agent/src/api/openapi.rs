@@ -196,6 +196,7 @@ schemars_components!(
         openapi_json,
         super::message,
         super::incidents,
+        super::get_incident,
         super::list_gates,
         super::post_gate,
         super::get_gate,

@@ -100,6 +100,18 @@ impl StateStore for MemoryStore {
         Ok(rec)
     }
 
+    fn put_incident(&self, incident: &IncidentRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if let Some(i) = g.incidents.iter_mut().find(|i| i.id == incident.id) {
+            *i = incident.clone();
+        }
+        Ok(())
+    }
+
+    fn get_incident(&self, id: u64) -> Result<Option<IncidentRecord>, StoreError> {
+        Ok(self.lock().incidents.iter().find(|i| i.id == id).cloned())
+    }
+
     fn list_incidents(&self, limit: usize) -> Result<Vec<IncidentRecord>, StoreError> {
         Ok(self
             .lock()

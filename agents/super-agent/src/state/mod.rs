@@ -8,32 +8,50 @@
 //! the server makes them from async code directly.
 
 mod memory;
+pub mod redis;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::messages::{
-    Context, GateValidationRequest, GateValidationResponse, IncidentSignal, OverallStatus,
+    Context, GateValidationRequest, GateValidationResponse, IncidentSignal, IncidentStatus,
+    OverallStatus,
 };
 
-/// A state-store failure (I/O, a corrupt row, a lock held by another process).
+/// A state-store failure.
 #[derive(Debug, thiserror::Error)]
-#[error("state store: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// I/O, a corrupt row, a lock held by another process.
+    #[error("state store: {0}")]
+    Failed(String),
+    /// The store's server (Redis) cannot be reached now; the request may be retried.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError(e.to_string())
+        StoreError::Failed(e.to_string())
     }
 }
 
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
-        StoreError(format!("bad record: {e}"))
+        StoreError::Failed(format!("bad record: {e}"))
+    }
+}
+
+impl From<mno_redis::RedisError> for StoreError {
+    fn from(e: mno_redis::RedisError) -> Self {
+        match e {
+            mno_redis::RedisError::Unavailable(m) => StoreError::Unavailable(format!("redis: {m}")),
+            other => StoreError::Failed(other.to_string()),
+        }
     }
 }
 
@@ -66,6 +84,55 @@ pub trait StateStore: Send + Sync {
     fn put_evidence_head(&self, head: &mno_gates::evidence::ChainHead) -> Result<(), StoreError>;
     /// The evidence chain head last recorded.
     fn evidence_head(&self) -> Result<Option<mno_gates::evidence::ChainHead>, StoreError>;
+    /// Replace a stored incident (by id).
+    fn put_incident(&self, incident: &IncidentRecord) -> Result<(), StoreError>;
+    /// The incident with this id.
+    fn get_incident(&self, id: u64) -> Result<Option<IncidentRecord>, StoreError>;
+    /// The open (firing) incident of an alert identity ([`IncidentSignal::identity`]).
+    fn open_incident(&self, identity: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        Ok(self
+            .list_incidents(10_000)?
+            .into_iter()
+            .find(|i| i.state == IncidentStatus::Firing && i.signal.identity() == identity))
+    }
+    /// Record a signal: a firing alert opens an incident (or updates the open one of the
+    /// same alert); a resolved one resolves the open incident (or records a resolved one
+    /// when none is open). Returns the incident and whether it was created.
+    fn record_incident(&self, n: NewIncident) -> Result<(IncidentRecord, bool), StoreError> {
+        if let Some(mut open) = self.open_incident(&n.signal.identity())? {
+            open.apply(n);
+            self.put_incident(&open)?;
+            return Ok((open, false));
+        }
+        Ok((self.append_incident(n)?, true))
+    }
+    /// Keep a finished job's report files in the store (stores shared by several servers do;
+    /// the embedded ones read them from the reports folder).
+    fn put_reports(
+        &self,
+        _validation_id: &str,
+        _files: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// A report file kept by [`StateStore::put_reports`].
+    fn get_report(&self, _validation_id: &str, _name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    /// Keep an evidence record (its chain's line `seq`) in the store; stores shared by several
+    /// servers do (`super-agent evidence export`), the embedded ones have the log file.
+    fn put_evidence_record(&self, _key_id: &str, _seq: u64, _line: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The evidence records of the chain signed by `key_id` kept by the store, in order.
+    fn evidence_records(&self, _key_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Whether the store is shared by several servers (jobs run through its queue, and a
+    /// restart must not mark other servers' jobs interrupted).
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// What a pruning pass removes: records older than `max_age` (at `now`) and those past the
@@ -204,6 +271,13 @@ pub struct JobRecord {
     /// Report file names written there (`report.json`, `report.md`, `report.sarif`, `junit.xml`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<String>,
+    /// Which submission this record belongs to (Redis job stream: a stream entry of an older
+    /// run is acknowledged without running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The server (host:pid) that ran it, with a shared store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 /// An incident to store (the id and receipt time are assigned by the store's caller and store).
@@ -226,8 +300,20 @@ pub struct NewIncident {
 pub struct IncidentRecord {
     /// Sequence number, 1-based, increasing.
     pub id: u64,
-    /// RFC 3339 receipt time.
+    /// `firing` until a resolved signal of the same alert arrives, then `resolved`.
+    #[serde(default = "firing")]
+    pub state: IncidentStatus,
+    /// RFC 3339 receipt time of the first signal.
     pub received_at: String,
+    /// RFC 3339 receipt time of the latest signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// RFC 3339 time it was resolved (the signal's `ends_at`, else its receipt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    /// Signals received for it.
+    #[serde(default = "one")]
+    pub signals: u64,
     /// The message's trace id.
     pub trace_id: String,
     /// Who sent it.
@@ -238,16 +324,51 @@ pub struct IncidentRecord {
     pub signal: IncidentSignal,
 }
 
+fn firing() -> IncidentStatus {
+    IncidentStatus::Firing
+}
+
+fn one() -> u64 {
+    1
+}
+
 impl IncidentRecord {
     /// The stored form of `n` under `id`.
     pub fn from_new(id: u64, n: NewIncident) -> Self {
+        let state = n.signal.status;
         IncidentRecord {
             id,
+            state,
+            resolved_at: (state == IncidentStatus::Resolved).then(|| {
+                n.signal
+                    .ends_at
+                    .clone()
+                    .unwrap_or_else(|| n.received_at.clone())
+            }),
+            updated_at: None,
+            signals: 1,
             received_at: n.received_at,
             trace_id: n.trace_id,
             source_agent: n.source_agent,
             context: n.context,
             signal: n.signal,
+        }
+    }
+
+    /// A later signal of the same alert: it becomes the latest signal, and a resolved one
+    /// resolves the incident.
+    pub fn apply(&mut self, n: NewIncident) {
+        self.signals += 1;
+        self.updated_at = Some(n.received_at.clone());
+        if n.signal.status == IncidentStatus::Resolved {
+            self.state = IncidentStatus::Resolved;
+            self.resolved_at = Some(n.signal.ends_at.clone().unwrap_or(n.received_at));
+        }
+        // Keep the first start time when the resolved signal has none.
+        let starts = self.signal.starts_at.take();
+        self.signal = n.signal;
+        if self.signal.starts_at.is_none() {
+            self.signal.starts_at = starts;
         }
     }
 }
@@ -293,6 +414,8 @@ pub(crate) mod tests {
             error: None,
             reports_dir: None,
             reports: vec![],
+            run_id: None,
+            worker: None,
         }
     }
 
@@ -423,10 +546,15 @@ pub(crate) mod tests {
         );
         assert_eq!(s.list_jobs(10).unwrap().len(), 2);
         let ids = s.interrupt_unfinished("interrupted").unwrap();
-        assert_eq!(ids, vec!["gate-1-01234567".to_string()]);
-        let j = s.get_job("gate-1-01234567").unwrap().unwrap();
-        assert_eq!(j.status, JobStatus::Error);
-        assert_eq!(j.error.as_deref(), Some("interrupted"));
+        if s.shared() {
+            // Other servers run them: the stream hands a dead server's jobs to another.
+            assert!(ids.is_empty());
+        } else {
+            assert_eq!(ids, vec!["gate-1-01234567".to_string()]);
+            let j = s.get_job("gate-1-01234567").unwrap().unwrap();
+            assert_eq!(j.status, JobStatus::Error);
+            assert_eq!(j.error.as_deref(), Some("interrupted"));
+        }
         assert_eq!(
             s.get_job("gate-2-01234567").unwrap().unwrap().status,
             JobStatus::Passed
@@ -438,5 +566,46 @@ pub(crate) mod tests {
         assert_eq!(list[0].signal.alert_name, "B");
         assert_eq!(list[1].signal.alert_name, "A");
         assert_eq!(s.list_incidents(1).unwrap().len(), 1);
+        incident_contract(s);
+    }
+
+    /// Firing then resolved signals of one alert make one incident that ends resolved.
+    pub fn incident_contract(s: &dyn StateStore) {
+        let mut fire = incident("DiskFull");
+        fire.signal.fingerprint = Some("fp-disk".into());
+        fire.signal.starts_at = Some("2026-01-01T00:00:00Z".into());
+        let (a, created) = s.record_incident(fire.clone()).unwrap();
+        assert!(created);
+        assert_eq!(a.state, IncidentStatus::Firing);
+        let (again, created) = s.record_incident(fire.clone()).unwrap();
+        assert!(!created);
+        assert_eq!(again.id, a.id);
+        let mut other = fire.clone();
+        other.signal.fingerprint = Some("fp-other".into());
+        let (b, created) = s.record_incident(other).unwrap();
+        assert!(created && b.id != a.id);
+        let mut res = fire.clone();
+        res.signal.status = IncidentStatus::Resolved;
+        res.signal.starts_at = None;
+        res.signal.ends_at = Some("2026-01-01T00:05:00Z".into());
+        let (r, created) = s.record_incident(res).unwrap();
+        assert!(!created);
+        assert_eq!(r.id, a.id);
+        let got = s.get_incident(a.id).unwrap().unwrap();
+        assert_eq!(got.state, IncidentStatus::Resolved);
+        assert_eq!(got.signals, 3);
+        assert_eq!(got.resolved_at.as_deref(), Some("2026-01-01T00:05:00Z"));
+        assert_eq!(
+            got.signal.starts_at.as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            s.get_incident(b.id).unwrap().unwrap().state,
+            IncidentStatus::Firing
+        );
+        assert!(s.get_incident(999_999).unwrap().is_none());
+        // A new firing after the resolve opens a new incident.
+        let (c, created) = s.record_incident(fire).unwrap();
+        assert!(created && c.id > b.id);
     }
 }

@@ -47,16 +47,16 @@ impl SqliteStore {
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             );
             if busy {
-                StoreError(format!(
+                StoreError::Failed(format!(
                     "{shown} is in use by another process (another super-agent on this data_dir?)"
                 ))
             } else {
-                StoreError(format!("{shown}: {e}"))
+                StoreError::Failed(format!("{shown}: {e}"))
             }
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::Failed(format!("{}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path).map_err(ctx)?;
         conn.busy_timeout(std::time::Duration::from_millis(500))
@@ -93,8 +93,9 @@ impl StateStore for SqliteStore {
     }
 
     fn put_evidence_head(&self, head: &mno_gates::evidence::ChainHead) -> Result<(), StoreError> {
-        let records = i64::try_from(head.records)
-            .map_err(|_| StoreError(format!("evidence head count {} too large", head.records)))?;
+        let records = i64::try_from(head.records).map_err(|_| {
+            StoreError::Failed(format!("evidence head count {} too large", head.records))
+        })?;
         self.lock().execute(
             "INSERT INTO evidence_head (id, records, hash) VALUES (1, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET records = excluded.records, hash = excluded.hash
@@ -200,6 +201,26 @@ impl StateStore for SqliteStore {
         Ok(rec)
     }
 
+    fn put_incident(&self, incident: &IncidentRecord) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE incidents SET record = ?2 WHERE id = ?1",
+            params![incident.id as i64, serde_json::to_string(incident)?],
+        )?;
+        Ok(())
+    }
+
+    fn get_incident(&self, id: u64) -> Result<Option<IncidentRecord>, StoreError> {
+        let text: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT record FROM incidents WHERE id = ?1",
+                [id as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+    }
+
     fn list_incidents(&self, limit: usize) -> Result<Vec<IncidentRecord>, StoreError> {
         let conn = self.lock();
         let mut st = conn.prepare("SELECT record FROM incidents ORDER BY id DESC LIMIT ?1")?;
@@ -274,9 +295,11 @@ mod tests {
     fn sqlite_store_keeps_the_contract_and_survives_reopening() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("sub/super-agent.db");
+        let incidents;
         {
             let s = SqliteStore::open(&path).unwrap();
             super::super::tests::contract(&s);
+            incidents = s.list_incidents(100).unwrap();
             s.put_job(&super::super::tests::job(
                 "gate-3-01234567",
                 super::super::JobStatus::Running,
@@ -284,7 +307,7 @@ mod tests {
             .unwrap();
         }
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.list_incidents(10).unwrap().len(), 2);
+        assert_eq!(s.list_incidents(100).unwrap(), incidents);
         assert_eq!(
             s.interrupt_unfinished("restart").unwrap(),
             vec!["gate-3-01234567".to_string()]

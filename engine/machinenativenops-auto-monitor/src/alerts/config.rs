@@ -115,6 +115,12 @@ pub enum NotifierKind {
     Alertmanager,
     /// Run `command` (an argument list) with the payload on stdin and `MNO_ALERT_*` variables.
     Command,
+    /// PUBLISH the webhook payload on the Redis alerts channel (`redis.url`, or this
+    /// notifier's `url` as a `redis://` URL; channel `<key_prefix>:alerts` or `channel`).
+    Redis,
+    /// POST each alert as an `IncidentSignal` message to a SuperAgent (`url`: its base URL,
+    /// `bearer_token`: its token); firing and resolved alerts open and resolve incidents.
+    Superagent,
 }
 
 /// One notification channel (`alerts.notifiers[]`).
@@ -123,11 +129,18 @@ pub enum NotifierKind {
 pub struct NotifierConfig {
     /// Unique name, used as `receiver` in routes.
     pub name: String,
-    /// `log`, `webhook`, `alertmanager` or `command`.
+    /// `log`, `webhook`, `alertmanager`, `command`, `redis` or `superagent`.
     #[serde(rename = "type")]
     pub kind: NotifierKind,
-    /// `webhook`: the URL to POST to.
+    /// `webhook`: the URL to POST to; `superagent`: the SuperAgent's base URL
+    /// (`http://127.0.0.1:8082`); `redis`: a `redis://` URL instead of `redis.url`.
     pub url: Option<String>,
+    /// `redis`: the pub/sub channel (default `<redis.key_prefix>:alerts`).
+    pub channel: Option<String>,
+    /// `redis`: the connection resolved at load (from `url` or `redis.url`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub redis: Option<mno_redis::RedisConfig>,
     /// `alertmanager`: base URLs of the Alertmanagers (`http://host:9093`); each gets every alert.
     pub urls: Vec<String>,
     /// `command`: the program and its arguments, run directly (never through a shell).
@@ -147,6 +160,8 @@ pub struct NotifierConfig {
     /// Bearer token sent as `Authorization` (shown masked by `config show`).
     pub bearer_token: Option<String>,
     /// Delivery attempts before a notification is dropped (`webhook`, `command`); 1: no retry.
+    /// `redis` and `superagent` notifications are retried (at most a second apart) until
+    /// `retry_queue.max_age`, so an outage loses none.
     pub max_attempts: u32,
     /// First retry delay; doubled per attempt, with ±20% jitter.
     pub initial_backoff: Dur,
@@ -160,6 +175,8 @@ impl Default for NotifierConfig {
             name: String::new(),
             kind: NotifierKind::Log,
             url: None,
+            channel: None,
+            redis: None,
             urls: Vec::new(),
             command: Vec::new(),
             env_passthrough: Vec::new(),

@@ -200,8 +200,10 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         for n in settings.notifiers.values() {
-            use super::config::NotifierKind::{Command, Webhook};
-            if matches!(n.kind, Webhook | Command) && started.insert(n.name.clone()) {
+            use super::config::NotifierKind::{Command, Redis, Superagent, Webhook};
+            if matches!(n.kind, Webhook | Command | Redis | Superagent)
+                && started.insert(n.name.clone())
+            {
                 let sh = self.shared.clone();
                 let name = n.name.clone();
                 tokio::spawn(async move {

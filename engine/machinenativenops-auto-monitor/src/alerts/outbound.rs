@@ -308,7 +308,10 @@ impl Core {
                     .entry((n.receiver.clone(), "success".into()))
                     .or_default() += 1;
             }
-            NotifierKind::Webhook | NotifierKind::Command => {
+            NotifierKind::Webhook
+            | NotifierKind::Command
+            | NotifierKind::Redis
+            | NotifierKind::Superagent => {
                 let exprs: HashMap<String, String> = n
                     .alerts
                     .iter()

@@ -111,9 +111,35 @@ impl Settings {
                         );
                     }
                 }
+                NotifierKind::Superagent => {
+                    let url = n.url.as_deref().unwrap_or_default();
+                    if let Err(m) = crate::checks::resolve_url("", url) {
+                        return err("url", format!("the SuperAgent's base URL: {m}"));
+                    }
+                }
+                NotifierKind::Redis => {}
                 NotifierKind::Log => {}
             }
             let mut n = n.clone();
+            if n.kind == NotifierKind::Redis {
+                let mut r = cfg.redis.clone();
+                if let Some(u) = n.url.clone() {
+                    r.url = Some(u);
+                }
+                if !r.enabled() {
+                    return err(
+                        "url",
+                        "a redis notifier needs redis.url (or MNO_REDIS_URL) or its own url".into(),
+                    );
+                }
+                if let Err((_, m)) = r.validate("") {
+                    return err("url", m);
+                }
+                if n.channel.is_none() {
+                    n.channel = Some(r.keys().alerts_channel());
+                }
+                n.redis = Some(r);
+            }
             if n.kind == NotifierKind::Alertmanager
                 && let Some(u) = n.url.take()
             {

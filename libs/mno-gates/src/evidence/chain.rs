@@ -274,6 +274,8 @@ pub struct EvidenceChain {
     /// process takes effect at once). Appends from threads of this process go one at a
     /// time through this lock (flock covers other processes).
     key: Mutex<SigningKey>,
+    /// The key was given (from the environment), not read from `evidence.key`.
+    fixed: bool,
 }
 
 impl std::fmt::Debug for EvidenceChain {
@@ -296,6 +298,28 @@ impl EvidenceChain {
         Ok(EvidenceChain {
             dir: dir.to_path_buf(),
             key: Mutex::new(key),
+            fixed: false,
+        })
+    }
+
+    /// Open `dir` signing with the key whose 32-byte seed is `seed_hex` (64 hex digits, e.g.
+    /// from `MNO_EVIDENCE_KEY`) instead of `evidence.key`; `evidence.pub` is written for it.
+    pub fn open_with_key(dir: &Path, seed_hex: &str) -> Result<EvidenceChain, ChainError> {
+        let bad = |reason: &str| ChainError::BadKey {
+            path: "MNO_EVIDENCE_KEY".into(),
+            reason: reason.into(),
+        };
+        let raw = hex::decode(seed_hex.trim()).map_err(|_| bad("not hex"))?;
+        let seed: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| bad("must be 64 hex digits (a 32-byte Ed25519 seed)"))?;
+        let key = SigningKey::from_bytes(&seed);
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        write_public_key(&dir.join(PUB_FILE), &key.verifying_key())?;
+        Ok(EvidenceChain {
+            dir: dir.to_path_buf(),
+            key: Mutex::new(key),
+            fixed: true,
         })
     }
 
@@ -344,6 +368,12 @@ impl EvidenceChain {
     /// new one, then make the new key current. Returns the record and the new public key.
     pub fn rotate(&self) -> Result<(Appended, VerifyingKey), ChainError> {
         let key_path = self.dir.join(KEY_FILE);
+        if self.fixed {
+            return Err(ChainError::BadKey {
+                path: "MNO_EVIDENCE_KEY".into(),
+                reason: "the signing key comes from the environment: replace it there".into(),
+            });
+        }
         let new = new_signing_key(&key_path)?;
         let new_vk = new.verifying_key();
         let (rec, guard) = self.append_with(|seq, prev, time, _| {
@@ -381,7 +411,9 @@ impl EvidenceChain {
         // Released when `f` is closed.
         rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| io_err(&path)(e.into()))?;
-        *key = read_signing_key(&self.dir.join(KEY_FILE))?;
+        if !self.fixed {
+            *key = read_signing_key(&self.dir.join(KEY_FILE))?;
+        }
         let (last_seq, prev_hash) = tail_position(&mut f, &path)?;
         let seq = last_seq + 1;
         let time = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
@@ -526,6 +558,18 @@ fn last_line(f: &mut File) -> io::Result<Tail> {
     f.seek(SeekFrom::Start(start))?;
     f.read_exact(&mut line)?;
     Ok(Tail::Line(line))
+}
+
+/// Create a new signing key in `dir` (`evidence.key`, mode 0600, and `evidence.pub`) before
+/// first use; refuses to replace an existing key (use [`EvidenceChain::rotate`]).
+pub fn keygen(dir: &Path) -> Result<VerifyingKey, ChainError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let path = dir.join(KEY_FILE);
+    let key = new_signing_key(&path)?;
+    write_key_file(&path, &key.to_bytes(), false)?;
+    let vk = key.verifying_key();
+    write_public_key(&dir.join(PUB_FILE), &vk)?;
+    Ok(vk)
 }
 
 fn load_or_create_key(path: &Path) -> Result<SigningKey, ChainError> {

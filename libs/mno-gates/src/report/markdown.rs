@@ -71,6 +71,9 @@ pub fn render(report: &GateReport, link_base: Option<&str>) -> String {
     if let Some(m) = &report.monitor {
         monitor(&mut out, m);
     }
+    for m in &report.monitor_hosts {
+        monitor(&mut out, m);
+    }
     if let Some(f) = &report.fixes {
         fixes(&mut out, f);
     }
@@ -87,7 +90,14 @@ pub fn render(report: &GateReport, link_base: Option<&str>) -> String {
 
 /// The Auto-Monitor section: health, usage, and a table of active alerts.
 fn monitor(out: &mut String, m: &crate::monitor::MonitorSection) {
-    let _ = writeln!(out, "\n### Auto-Monitor\n");
+    match &m.host {
+        Some(h) => {
+            let _ = writeln!(out, "\n### Auto-Monitor: host `{}`\n", h.replace('`', "'"));
+        }
+        None => {
+            let _ = writeln!(out, "\n### Auto-Monitor\n");
+        }
+    }
     if !m.reachable {
         let _ = writeln!(
             out,

@@ -1,12 +1,14 @@
-//! Notification channels: `log`, `webhook`, `alertmanager` and `command`.
+//! Notification channels: `log`, `webhook`, `alertmanager`, `command`, `redis` (publish on
+//! the alerts channel) and `superagent` (IncidentSignal messages).
 //!
-//! `webhook` and `command` notifications go through the persistent queue (`queue.rs`) and a
+//! `webhook`, `command`, `redis` and `superagent` notifications go through the persistent queue (`queue.rs`) and a
 //! delivery worker per notifier (`worker.rs`); `log` writes at once; `alertmanager` is sent
 //! the way Prometheus sends (every evaluation for changes, `resend_delay` while firing), since
 //! Alertmanager groups and deduplicates by itself.
 
 pub mod command;
 pub mod payload;
+pub mod superagent;
 pub mod worker;
 
 use std::time::Duration;
@@ -161,9 +163,41 @@ pub async fn deliver(
                 ))
             }
         }
+        NotifierKind::Redis => publish(spec, payload).await,
+        NotifierKind::Superagent => superagent::send(client, spec, payload).await,
         NotifierKind::Log | NotifierKind::Alertmanager => Err(format!(
             "notifier {:?} is not delivered through the queue",
             spec.name
+        )),
+    }
+}
+
+/// PUBLISH a payload on the notifier's Redis channel; Ok with the number of subscribers.
+async fn publish(spec: &NotifierConfig, payload: &str) -> Result<String, String> {
+    let cfg = spec
+        .redis
+        .as_ref()
+        .ok_or_else(|| format!("notifier {:?} has no redis settings", spec.name))?;
+    let channel = spec
+        .channel
+        .clone()
+        .unwrap_or_else(|| cfg.keys().alerts_channel());
+    let client = cfg.client().map_err(|e| e.to_string())?;
+    let work = async {
+        let mut con = client.get_multiplexed_async_connection().await?;
+        mno_redis::redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(payload)
+            .query_async::<i64>(&mut con)
+            .await
+    };
+    match tokio::time::timeout(spec.timeout.0, work).await {
+        Ok(Ok(n)) => Ok(format!("published on {channel} to {n} subscriber(s)")),
+        Ok(Err(e)) => Err(format!("{}: {e}", cfg.shown_url())),
+        Err(_) => Err(format!(
+            "{}: timed out after {}",
+            cfg.shown_url(),
+            spec.timeout
         )),
     }
 }

@@ -78,7 +78,11 @@ pub async fn run(shared: Arc<Shared>, receiver: String) {
             }
             Err(e) => {
                 shared.count_notification(&receiver, "failure");
-                if attempts >= spec.max_attempts {
+                // Redis and the SuperAgent are retried until the queue's max_age: an outage
+                // of either must lose nothing, and they resume within a second of returning.
+                use crate::alerts::config::NotifierKind;
+                let patient = matches!(spec.kind, NotifierKind::Redis | NotifierKind::Superagent);
+                if attempts >= spec.max_attempts && !patient {
                     drop_item(
                         &shared,
                         &conn,
@@ -86,8 +90,11 @@ pub async fn run(shared: Arc<Shared>, receiver: String) {
                         &format!("gave up after {attempts} attempts: {e}"),
                     );
                 } else {
-                    let delay =
+                    let mut delay =
                         queue::backoff(attempts, spec.initial_backoff.0, spec.max_backoff.0);
+                    if patient {
+                        delay = delay.min(Duration::from_secs(1));
+                    }
                     tracing::warn!(receiver = %receiver, attempts, retry_in = ?delay, error = %e, "notification failed; will retry");
                     let _ = queue::retry_at(
                         &conn,
