@@ -52,7 +52,7 @@ impl Agent {
     /// An agent for a validated configuration.
     pub fn new(cfg: &MonitorConfig, checker: Checker) -> Result<Agent, String> {
         Ok(Agent {
-            collectors: cfg.collectors.build()?,
+            collectors: crate::collectors::build_all(cfg)?,
             ctx: cfg.collectors.context(),
             checker,
             prev: None,

@@ -134,8 +134,11 @@ pub struct QuantumConfig {
     pub coherence_time_threshold: f64,
     /// Maximum acceptable error rate (0–1).
     pub error_rate_threshold: f64,
-    /// Quantum backends to watch: name → endpoint URL.
+    /// Quantum backends to watch: name → `http(s)://` URL or file path of the backend's
+    /// calibration data in Qiskit's `BackendProperties` JSON (docs/collectors.md).
     pub services: BTreeMap<String, String>,
+    /// Timeout of fetching one service's calibration data over HTTP, in seconds.
+    pub timeout: f64,
 }
 
 impl Default for QuantumConfig {
@@ -146,6 +149,7 @@ impl Default for QuantumConfig {
             coherence_time_threshold: 100.0,
             error_rate_threshold: 0.01,
             services: BTreeMap::new(),
+            timeout: 10.0,
         }
     }
 }
@@ -697,6 +701,19 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
             "network.timeout",
             format!("must be positive (got {})", c.network.timeout),
         );
+    }
+    if !positive(c.quantum.coherence_time_threshold) {
+        return e(
+            "quantum.coherence_time_threshold",
+            format!(
+                "must be a positive number of microseconds (got {})",
+                c.quantum.coherence_time_threshold
+            ),
+        );
+    }
+    if let Err(msg) = crate::collectors::quantum::QuantumCollector::new(&c.quantum, &c.network) {
+        let (key, rest) = msg.split_once(": ").unwrap_or(("quantum", msg.as_str()));
+        return e(key, rest.to_string());
     }
     if let Err(msg) = c.collectors.build() {
         // `build` names the key in its message as `collectors.x.y: …`.

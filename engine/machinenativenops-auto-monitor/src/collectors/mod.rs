@@ -24,6 +24,7 @@ pub mod netdev;
 pub mod pressure;
 pub mod process;
 pub mod processes;
+pub mod quantum;
 pub mod stat;
 pub mod vmstat;
 
@@ -324,6 +325,19 @@ impl CollectorsConfig {
         }
         Ok(out)
     }
+}
+
+/// Every enabled collector of a configuration: the `collectors:` section in [`NAMES`] order,
+/// then those configured in sections of their own (`quantum:`).
+pub fn build_all(cfg: &crate::config::MonitorConfig) -> Result<Vec<Box<dyn Collector>>, String> {
+    let mut out = cfg.collectors.build()?;
+    if cfg.quantum.enabled {
+        out.push(Box::new(quantum::QuantumCollector::new(
+            &cfg.quantum,
+            &cfg.network,
+        )?));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
