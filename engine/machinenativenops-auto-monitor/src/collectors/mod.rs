@@ -17,6 +17,7 @@ use crate::metrics::Family;
 pub mod boottime;
 pub mod cpu;
 pub mod diskstats;
+pub mod exec;
 pub mod filesystem;
 pub mod loadavg;
 pub mod meminfo;
@@ -24,13 +25,16 @@ pub mod netdev;
 pub mod pressure;
 pub mod process;
 pub mod processes;
+pub mod promtext;
 pub mod quantum;
 pub mod stat;
+pub mod textfile;
 pub mod vmstat;
 
 pub use boottime::BoottimeConfig;
 pub use cpu::CpuConfig;
 pub use diskstats::DiskstatsConfig;
+pub use exec::ExecConfig;
 pub use filesystem::FilesystemConfig;
 pub use loadavg::LoadavgConfig;
 pub use meminfo::MeminfoConfig;
@@ -38,6 +42,7 @@ pub use netdev::NetdevConfig;
 pub use pressure::PressureConfig;
 pub use process::ProcessConfig;
 pub use processes::ProcessesConfig;
+pub use textfile::TextfileConfig;
 pub use vmstat::VmstatConfig;
 
 /// Where the collectors read the system from.
@@ -205,7 +210,13 @@ pub const NAMES: &[&str] = &[
     "pressure",
     "processes",
     "process",
+    "textfile",
+    "exec",
 ];
+
+/// Collectors of [`NAMES`] that do nothing until configured (a directory, commands, a
+/// device), so they are not built by default.
+pub const OPTIONAL: &[&str] = &["textfile", "exec"];
 
 /// The `collectors:` section: where to read the system from and which collectors run.
 ///
@@ -245,6 +256,10 @@ pub struct CollectorsConfig {
     pub processes: Switch<ProcessesConfig>,
     /// The agent's own CPU, memory and file descriptors (`process_*`).
     pub process: Switch<ProcessConfig>,
+    /// Metrics from `*.prom` files in a directory (node_exporter's textfile convention).
+    pub textfile: Switch<TextfileConfig>,
+    /// Metrics printed by commands (Prometheus text format or JSON), run every tick.
+    pub exec: Switch<ExecConfig>,
 }
 
 impl Default for CollectorsConfig {
@@ -264,6 +279,8 @@ impl Default for CollectorsConfig {
             pressure: Switch::default(),
             processes: Switch::default(),
             process: Switch::default(),
+            textfile: Switch::default(),
+            exec: Switch::default(),
         }
     }
 }
@@ -323,6 +340,12 @@ impl CollectorsConfig {
         if self.process.enabled() {
             out.push(Box::new(process::ProcessCollector));
         }
+        if let (true, Some(dir)) = (self.textfile.enabled(), &self.textfile.0.directory) {
+            out.push(Box::new(textfile::TextfileCollector::new(dir)));
+        }
+        if self.exec.enabled() && !self.exec.0.commands.is_empty() {
+            out.push(Box::new(exec::ExecCollector::new(&self.exec.0)?));
+        }
         Ok(out)
     }
 }
@@ -349,7 +372,12 @@ mod tests {
         let c = CollectorsConfig::default();
         let built = c.build().unwrap();
         let names: Vec<_> = built.iter().map(|c| c.name()).collect();
-        assert_eq!(names, NAMES);
+        let defaults: Vec<_> = NAMES
+            .iter()
+            .filter(|n| !OPTIONAL.contains(n))
+            .copied()
+            .collect();
+        assert_eq!(names, defaults);
         assert_eq!(c.context().procfs, PathBuf::from("/proc"));
     }
 
@@ -365,7 +393,7 @@ mod tests {
         assert!(c.filesystem.enabled());
         let names: Vec<_> = c.build().unwrap().iter().map(|c| c.name()).collect();
         assert!(!names.contains(&"cpu"));
-        assert_eq!(names.len(), NAMES.len() - 1);
+        assert_eq!(names.len(), NAMES.len() - OPTIONAL.len() - 1);
     }
 
     #[test]
