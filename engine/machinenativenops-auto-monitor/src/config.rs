@@ -56,6 +56,9 @@ pub struct MonitorConfig {
     pub http_checks: Vec<HttpCheck>,
     /// Alert rules, notifications, silences and the alerts API (see docs/alerting.md).
     pub alerts: crate::alerts::AlertsConfig,
+    /// Prometheus remote_write receivers fed every tick, through a bounded on-disk queue
+    /// (docs/collectors.md).
+    pub remote_write: Vec<crate::sinks::remote_write::RemoteWriteConfig>,
 }
 
 impl Default for MonitorConfig {
@@ -73,6 +76,7 @@ impl Default for MonitorConfig {
             collectors: CollectorsConfig::default(),
             http_checks: Vec::new(),
             alerts: crate::alerts::AlertsConfig::default(),
+            remote_write: Vec::new(),
         }
     }
 }
@@ -758,6 +762,12 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
             }
         }
     }
+    if let Err(msg) = crate::sinks::remote_write::remotes(&c.remote_write) {
+        let (key, rest) = msg
+            .split_once(": ")
+            .unwrap_or(("remote_write", msg.as_str()));
+        return e(key, rest.to_string());
+    }
     crate::alerts::rules::validate_config_rules(c)?;
     crate::alerts::settings::Settings::build(c)?;
     for (layer, map) in [
@@ -786,6 +796,14 @@ impl MonitorConfig {
         }
         if c.alerts.api_token.is_some() {
             c.alerts.api_token = Some("***".into());
+        }
+        for r in &mut c.remote_write {
+            if r.bearer_token.is_some() {
+                r.bearer_token = Some("***".into());
+            }
+            for v in r.headers.values_mut() {
+                *v = "***".into();
+            }
         }
         for n in &mut c.alerts.notifiers {
             if n.bearer_token.is_some() {

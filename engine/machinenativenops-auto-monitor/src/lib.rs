@@ -17,6 +17,7 @@ pub mod derive;
 pub mod exposition;
 pub mod metrics;
 pub mod service;
+pub mod sinks;
 pub mod store;
 
 pub use agent::{Agent, Snapshot};

@@ -54,6 +54,12 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
         .map_err(ServeError::Setup)?;
     alerts.set_storage(store.clone());
     agent.add_source(Arc::new(alerts.families_source()));
+    let data_dir = db_path.parent().unwrap_or(std::path::Path::new("."));
+    let writers = crate::sinks::remote_write::open_all(&cfg.remote_write, data_dir)
+        .map_err(ServeError::Setup)?;
+    if !writers.is_empty() {
+        agent.add_source(crate::sinks::remote_write::family_source(writers.clone()));
+    }
     let stop = CancellationToken::new();
     if !checker.is_empty() {
         let client = checks::http_client(cfg).map_err(ServeError::Setup)?;
@@ -72,6 +78,10 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
         .map_err(|e| ServeError::Store(e.to_string()))?;
     let feeder = tokio::spawn(crate::store::worker::feed(worker, rx.clone(), stop.clone()));
     alerts.spawn(rx.clone(), stop.clone());
+    if !writers.is_empty() {
+        crate::sinks::remote_write::spawn(writers, rx.clone(), stop.clone())
+            .map_err(ServeError::Setup)?;
+    }
     let ticks = tokio::spawn(agent::run(agent, interval, tx, stop.clone()));
     let app = crate::api::router(crate::api::AppState {
         snapshots: rx,
