@@ -50,6 +50,7 @@ log "cargo fmt --check"
 cargo fmt --all --check
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p machinenativenops-auto-monitor --all-targets --features gpu --locked -- -D warnings
 
 # --- 3. servers and tests ---------------------------------------------------------------
 PIDS=()
@@ -89,7 +90,10 @@ log "running the test suite"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   cargo test --workspace --locked --doc
+  # The GPU collector's feature build (NVML loaded at run time; without it: the unavailable path).
+  cargo nextest run -p machinenativenops-auto-monitor --features gpu --locked --no-fail-fast -E 'test(gpu)'
 else
   cargo test --workspace --locked --no-fail-fast
+  cargo test -p machinenativenops-auto-monitor --features gpu --locked --no-fail-fast gpu
 fi
 log "all tests passed"

@@ -118,3 +118,31 @@ fn exec_settings_are_checked_with_their_location() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("collectors.exec.commands.0.command"), "{err}");
 }
+
+#[test]
+fn gpu_without_nvml_is_unavailable_and_the_rest_still_runs() {
+    // NVML is looked for at a path that does not exist: the same as a host without a driver.
+    let (_d, cfg) = config_file(
+        "collectors:\n  gpu:\n    enabled: true\n    library: /nonexistent/libnvidia-ml.so.1\n",
+    );
+    let o = run(
+        &["--config", cfg.to_str().unwrap(), "collect", "--once"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fams = parse_text(&String::from_utf8(o.stdout).unwrap());
+    let avail = &fams["mno_gpu_available"].samples;
+    assert_eq!(avail.len(), 1);
+    assert_eq!(avail[0].1, 0.0);
+    assert!(!avail[0].0["reason"].is_empty());
+    assert!(!fams.contains_key("DCGM_FI_DEV_GPU_UTIL"));
+    let success = |c: &str| {
+        fams["mno_collector_success"]
+            .samples
+            .iter()
+            .find(|(l, _)| l["collector"] == c)
+            .map(|s| s.1)
+    };
+    assert_eq!(success("gpu"), Some(1.0), "unavailable is not a failure");
+    assert_eq!(success("loadavg"), Some(1.0));
+}

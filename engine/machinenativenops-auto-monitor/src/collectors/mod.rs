@@ -19,6 +19,7 @@ pub mod cpu;
 pub mod diskstats;
 pub mod exec;
 pub mod filesystem;
+pub mod gpu;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netdev;
@@ -36,6 +37,7 @@ pub use cpu::CpuConfig;
 pub use diskstats::DiskstatsConfig;
 pub use exec::ExecConfig;
 pub use filesystem::FilesystemConfig;
+pub use gpu::GpuConfig;
 pub use loadavg::LoadavgConfig;
 pub use meminfo::MeminfoConfig;
 pub use netdev::NetdevConfig;
@@ -212,11 +214,12 @@ pub const NAMES: &[&str] = &[
     "process",
     "textfile",
     "exec",
+    "gpu",
 ];
 
 /// Collectors of [`NAMES`] that do nothing until configured (a directory, commands, a
 /// device), so they are not built by default.
-pub const OPTIONAL: &[&str] = &["textfile", "exec"];
+pub const OPTIONAL: &[&str] = &["textfile", "exec", "gpu"];
 
 /// The `collectors:` section: where to read the system from and which collectors run.
 ///
@@ -260,6 +263,9 @@ pub struct CollectorsConfig {
     pub textfile: Switch<TextfileConfig>,
     /// Metrics printed by commands (Prometheus text format or JSON), run every tick.
     pub exec: Switch<ExecConfig>,
+    /// NVIDIA GPUs through NVML, with DCGM-exporter's names (off by default; needs a build
+    /// with the `gpu` feature, else it reports itself unavailable).
+    pub gpu: Switch<GpuConfig>,
 }
 
 impl Default for CollectorsConfig {
@@ -281,6 +287,7 @@ impl Default for CollectorsConfig {
             process: Switch::default(),
             textfile: Switch::default(),
             exec: Switch::default(),
+            gpu: Switch::default(),
         }
     }
 }
@@ -345,6 +352,9 @@ impl CollectorsConfig {
         }
         if self.exec.enabled() && !self.exec.0.commands.is_empty() {
             out.push(Box::new(exec::ExecCollector::new(&self.exec.0)?));
+        }
+        if self.gpu.enabled() {
+            out.push(Box::new(gpu::GpuCollector::new(&self.gpu.0)));
         }
         Ok(out)
     }
