@@ -643,7 +643,9 @@ impl Writer {
     }
 
     async fn remove(&self, seq: u64) {
-        let r = tokio::task::block_in_place(|| self.queue.lock().map(|mut q| q.remove(seq)));
+        // Deleting one small file: cheap enough not to need a blocking thread (and works on
+        // any runtime flavour).
+        let r = self.queue.lock().map(|mut q| q.remove(seq));
         if let Ok(Err(e)) = r {
             tracing::error!(remote = %self.remote.name, error = %e, "remote_write: cannot remove a sent request from the queue");
         }
