@@ -70,8 +70,8 @@ log "cargo fmt --check"
 cargo fmt --all --check
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The Kubernetes collector is behind a cargo feature of the agent: lint that build too.
-cargo clippy -p machinenativenops-auto-monitor --features kubernetes --all-targets --locked -- -D warnings
+# The Kubernetes and GPU collectors are behind cargo features of the agent: lint that build too.
+cargo clippy -p machinenativenops-auto-monitor --features kubernetes,gpu --all-targets --locked -- -D warnings
 
 # --- 3. servers and tests ---------------------------------------------------------------
 PIDS=()
@@ -110,12 +110,14 @@ export MNO_REQUIRE_TOOLS=1
 log "running the test suite"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
-  # The agent built with the Kubernetes collector: its unit tests and the replayed-API tests.
-  cargo nextest run -p machinenativenops-auto-monitor --features kubernetes --locked --no-fail-fast --lib --test kubernetes
+  # The agent built with the Kubernetes and GPU collectors (one feature build for both): its unit
+  # tests, the replayed-API tests, and the custom collectors' tests with the GPU collector's
+  # absent-library path (NVML is loaded at run time; CI has no GPU).
+  cargo nextest run -p machinenativenops-auto-monitor --features kubernetes,gpu --locked --no-fail-fast --lib --test kubernetes --test custom_collectors
   cargo test --workspace --locked --doc
 else
   cargo test --workspace --locked --no-fail-fast
-  cargo test -p machinenativenops-auto-monitor --features kubernetes --locked --no-fail-fast --lib --test kubernetes
+  cargo test -p machinenativenops-auto-monitor --features kubernetes,gpu --locked --no-fail-fast --lib --test kubernetes --test custom_collectors
 fi
 
 # Every benchmark once, tiny and on the debug binaries: they must run; no timing is asserted.

@@ -30,8 +30,8 @@ BENCH_SRC="$PWD/libs" SUPER_AGENT_BIN="$TARGET/debug/super-agent" \
 log "gate jobs through Redis with 1, 2 and 4 workers (8 jobs)"
 SUPER_AGENT_BIN="$TARGET/debug/super-agent" scripts/bench/redis-gates.sh --short
 
-log "kubernetes collector cost (100 pods, the debug binary built with --features kubernetes)"
-cargo build -q --locked -p machinenativenops-auto-monitor --features kubernetes --bin machinenativenops-auto-monitor
+log "kubernetes collector cost (100 pods, the debug binary built with --features kubernetes,gpu as the tests build it)"
+cargo build -q --locked -p machinenativenops-auto-monitor --features kubernetes,gpu --bin machinenativenops-auto-monitor
 MNO_BIN="$TARGET/debug/machinenativenops-auto-monitor" scripts/bench/kubernetes.sh 100
 
 log "all benchmarks ran"

@@ -55,7 +55,10 @@ impl Agent {
     /// (and fails outside one); discovered service checks go to `checker`.
     pub fn new(cfg: &MonitorConfig, checker: Checker) -> Result<Agent, String> {
         #[cfg_attr(not(feature = "kubernetes"), allow(unused_mut))]
-        let (mut collectors, mut sources) = (cfg.collectors.build()?, Vec::<FamilySource>::new());
+        let (mut collectors, mut sources) = (
+            crate::collectors::build_all(cfg)?,
+            Vec::<FamilySource>::new(),
+        );
         #[cfg(feature = "kubernetes")]
         if cfg.collectors.kubernetes.enabled() {
             use crate::collectors::kubernetes::{KubernetesCollector, StartOptions};

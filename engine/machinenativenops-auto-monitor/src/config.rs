@@ -60,6 +60,9 @@ pub struct MonitorConfig {
     /// tick's host snapshot goes there, and `redis` notifiers publish on its alerts channel
     /// (docs/redis.md). Unset: nothing leaves the host this way.
     pub redis: mno_redis::RedisConfig,
+    /// Prometheus remote_write receivers fed every tick, through a bounded on-disk queue
+    /// (docs/collectors.md).
+    pub remote_write: Vec<crate::sinks::remote_write::RemoteWriteConfig>,
 }
 
 impl Default for MonitorConfig {
@@ -78,6 +81,7 @@ impl Default for MonitorConfig {
             http_checks: Vec::new(),
             alerts: crate::alerts::AlertsConfig::default(),
             redis: mno_redis::RedisConfig::default(),
+            remote_write: Vec::new(),
         }
     }
 }
@@ -139,8 +143,11 @@ pub struct QuantumConfig {
     pub coherence_time_threshold: f64,
     /// Maximum acceptable error rate (0–1).
     pub error_rate_threshold: f64,
-    /// Quantum backends to watch: name → endpoint URL.
+    /// Quantum backends to watch: name → `http(s)://` URL or file path of the backend's
+    /// calibration data in Qiskit's `BackendProperties` JSON (docs/collectors.md).
     pub services: BTreeMap<String, String>,
+    /// Timeout of fetching one service's calibration data over HTTP, in seconds.
+    pub timeout: f64,
 }
 
 impl Default for QuantumConfig {
@@ -151,6 +158,7 @@ impl Default for QuantumConfig {
             coherence_time_threshold: 100.0,
             error_rate_threshold: 0.01,
             services: BTreeMap::new(),
+            timeout: 10.0,
         }
     }
 }
@@ -709,6 +717,19 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
             format!("must be positive (got {})", c.network.timeout),
         );
     }
+    if !positive(c.quantum.coherence_time_threshold) {
+        return e(
+            "quantum.coherence_time_threshold",
+            format!(
+                "must be a positive number of microseconds (got {})",
+                c.quantum.coherence_time_threshold
+            ),
+        );
+    }
+    if let Err(msg) = crate::collectors::quantum::QuantumCollector::new(&c.quantum, &c.network) {
+        let (key, rest) = msg.split_once(": ").unwrap_or(("quantum", msg.as_str()));
+        return e(key, rest.to_string());
+    }
     if let Err(msg) = c.collectors.build() {
         // `build` names the key in its message as `collectors.x.y: …`.
         let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -763,6 +784,12 @@ pub fn validate_values(c: &MonitorConfig) -> Result<(), (String, String)> {
             }
         }
     }
+    if let Err(msg) = crate::sinks::remote_write::remotes(&c.remote_write) {
+        let (key, rest) = msg
+            .split_once(": ")
+            .unwrap_or(("remote_write", msg.as_str()));
+        return e(key, rest.to_string());
+    }
     crate::alerts::rules::validate_config_rules(c)?;
     crate::alerts::settings::Settings::build(c)?;
     for (layer, map) in [
@@ -796,6 +823,14 @@ impl MonitorConfig {
             c.redis.password = Some("***".into());
         }
         c.redis.url = c.redis.url.as_deref().map(mno_redis::mask_url);
+        for r in &mut c.remote_write {
+            if r.bearer_token.is_some() {
+                r.bearer_token = Some("***".into());
+            }
+            for v in r.headers.values_mut() {
+                *v = "***".into();
+            }
+        }
         for n in &mut c.alerts.notifiers {
             n.url = n.url.as_deref().map(mno_redis::mask_url);
             if n.bearer_token.is_some() {

@@ -54,6 +54,12 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
         .map_err(ServeError::Setup)?;
     alerts.set_storage(store.clone());
     agent.add_source(Arc::new(alerts.families_source()));
+    let data_dir = db_path.parent().unwrap_or(std::path::Path::new("."));
+    let writers = crate::sinks::remote_write::open_all(&cfg.remote_write, data_dir)
+        .map_err(ServeError::Setup)?;
+    if !writers.is_empty() {
+        agent.add_source(crate::sinks::remote_write::family_source(writers.clone()));
+    }
     let stop = CancellationToken::new();
     // With Kubernetes discovery, checks may appear later even when none is configured.
     if !checker.is_empty() || cfg.collectors.kubernetes.enabled() {
@@ -82,6 +88,10 @@ pub async fn serve(eff: &Effective, db_path: &std::path::Path) -> Result<(), Ser
             stop.clone(),
         ))
     });
+    if !writers.is_empty() {
+        crate::sinks::remote_write::spawn(writers, rx.clone(), stop.clone())
+            .map_err(ServeError::Setup)?;
+    }
     let ticks = tokio::spawn(agent::run(agent, interval, tx, stop.clone()));
     let app = crate::api::router(crate::api::AppState {
         snapshots: rx,

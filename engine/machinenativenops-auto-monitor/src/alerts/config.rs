@@ -83,6 +83,10 @@ pub struct DefaultRulesConfig {
     pub service_down: bool,
     /// `SlowServiceResponse`: response time above `monitoring.api_response_threshold`.
     pub service_response_time: bool,
+    /// The quantum calibration rules (only while `quantum.enabled`): `QuantumGateFidelityLow`,
+    /// `QuantumCoherenceTimeLow`, `QuantumDephasingTimeLow`, `QuantumReadoutErrorHigh`,
+    /// `QuantumGateErrorHigh`, `QuantumCalibrationFailed` (thresholds from `quantum:`).
+    pub quantum: bool,
     /// How long a condition must hold before the alert fires.
     #[serde(rename = "for")]
     pub for_: Dur,
@@ -97,6 +101,7 @@ impl Default for DefaultRulesConfig {
             disk: true,
             service_down: true,
             service_response_time: true,
+            quantum: true,
             for_: Dur::secs(300),
         }
     }

@@ -88,5 +88,90 @@ pub fn default_specs(cfg: &MonitorConfig) -> Vec<RuleSpec> {
             ),
         ));
     }
+    if d.quantum && cfg.quantum.enabled {
+        out.extend(quantum_specs(cfg, &mk));
+    }
     out
+}
+
+/// The quantum calibration rules, from the `quantum:` thresholds.
+fn quantum_specs(
+    cfg: &MonitorConfig,
+    mk: &dyn Fn(&str, String, &str, &str, String) -> RuleSpec,
+) -> Vec<RuleSpec> {
+    let q = &cfg.quantum;
+    let f = cfg.alerts.default_rules.for_;
+    vec![
+        mk(
+            "QuantumGateFidelityLow",
+            format!("mno_quantum_gate_fidelity < {}", q.fidelity_threshold),
+            "warning",
+            "Gate {{ $labels.gate }} on qubits {{ $labels.qubits }} of {{ $labels.backend }} has fidelity {{ $value }}",
+            format!(
+                "The calibrated fidelity of {{{{ $labels.gate }}}} on qubits {{{{ $labels.qubits }}}} of {{{{ $labels.backend }}}} has been below {} for {f}.",
+                q.fidelity_threshold
+            ),
+        ),
+        mk(
+            "QuantumCoherenceTimeLow",
+            format!(
+                "mno_quantum_backend_t1_median_microseconds < {}",
+                q.coherence_time_threshold
+            ),
+            "warning",
+            "Median T1 of {{ $labels.backend }} is {{ $value }} µs",
+            format!(
+                "The median T1 over the qubits of {{{{ $labels.backend }}}} has been below {} µs for {f}.",
+                q.coherence_time_threshold
+            ),
+        ),
+        mk(
+            "QuantumDephasingTimeLow",
+            format!(
+                "mno_quantum_backend_t2_median_microseconds < {}",
+                q.coherence_time_threshold
+            ),
+            "warning",
+            "Median T2 of {{ $labels.backend }} is {{ $value }} µs",
+            format!(
+                "The median T2 over the qubits of {{{{ $labels.backend }}}} has been below {} µs for {f}.",
+                q.coherence_time_threshold
+            ),
+        ),
+        mk(
+            "QuantumReadoutErrorHigh",
+            format!(
+                "mno_quantum_backend_readout_error_median > {}",
+                q.error_rate_threshold
+            ),
+            "warning",
+            "Median readout error of {{ $labels.backend }} is {{ $value }}",
+            format!(
+                "The median readout error over the qubits of {{{{ $labels.backend }}}} has been above {} for {f}.",
+                q.error_rate_threshold
+            ),
+        ),
+        mk(
+            "QuantumGateErrorHigh",
+            format!(
+                "mno_quantum_backend_gate_error_median > {}",
+                q.error_rate_threshold
+            ),
+            "warning",
+            "Median {{ $labels.gate }} error of {{ $labels.backend }} is {{ $value }}",
+            format!(
+                "The median error of the {{{{ $labels.gate }}}} gates of {{{{ $labels.backend }}}} has been above {} for {f}.",
+                q.error_rate_threshold
+            ),
+        ),
+        mk(
+            "QuantumCalibrationFailed",
+            "mno_quantum_calibration_success == 0".into(),
+            "warning",
+            "Calibration data of {{ $labels.service }} cannot be read",
+            format!(
+                "The calibration data of quantum service {{{{ $labels.service }}}} has not been readable or valid for {f} (the agent's log says why)."
+            ),
+        ),
+    ]
 }

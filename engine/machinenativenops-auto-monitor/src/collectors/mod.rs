@@ -17,7 +17,9 @@ use crate::metrics::Family;
 pub mod boottime;
 pub mod cpu;
 pub mod diskstats;
+pub mod exec;
 pub mod filesystem;
+pub mod gpu;
 pub mod kubernetes;
 pub mod loadavg;
 pub mod meminfo;
@@ -25,13 +27,18 @@ pub mod netdev;
 pub mod pressure;
 pub mod process;
 pub mod processes;
+pub mod promtext;
+pub mod quantum;
 pub mod stat;
+pub mod textfile;
 pub mod vmstat;
 
 pub use boottime::BoottimeConfig;
 pub use cpu::CpuConfig;
 pub use diskstats::DiskstatsConfig;
+pub use exec::ExecConfig;
 pub use filesystem::FilesystemConfig;
+pub use gpu::GpuConfig;
 pub use kubernetes::KubernetesConfig;
 pub use loadavg::LoadavgConfig;
 pub use meminfo::MeminfoConfig;
@@ -39,6 +46,7 @@ pub use netdev::NetdevConfig;
 pub use pressure::PressureConfig;
 pub use process::ProcessConfig;
 pub use processes::ProcessesConfig;
+pub use textfile::TextfileConfig;
 pub use vmstat::VmstatConfig;
 
 /// Where the collectors read the system from.
@@ -209,7 +217,14 @@ pub const NAMES: &[&str] = &[
     "pressure",
     "processes",
     "process",
+    "textfile",
+    "exec",
+    "gpu",
 ];
+
+/// Collectors of [`NAMES`] that do nothing until configured (a directory, commands, a
+/// device), so they are not built by default.
+pub const OPTIONAL: &[&str] = &["textfile", "exec", "gpu"];
 
 /// The `collectors:` section: where to read the system from and which collectors run.
 ///
@@ -249,6 +264,13 @@ pub struct CollectorsConfig {
     pub processes: Switch<ProcessesConfig>,
     /// The agent's own CPU, memory and file descriptors (`process_*`).
     pub process: Switch<ProcessConfig>,
+    /// Metrics from `*.prom` files in a directory (node_exporter's textfile convention).
+    pub textfile: Switch<TextfileConfig>,
+    /// Metrics printed by commands (Prometheus text format or JSON), run every tick.
+    pub exec: Switch<ExecConfig>,
+    /// NVIDIA GPUs through NVML, with DCGM-exporter's names (off by default; needs a build
+    /// with the `gpu` feature, else it reports itself unavailable).
+    pub gpu: Switch<GpuConfig>,
     /// Kubernetes pods, services, nodes and deployments (`kube_*`), through watches; off by
     /// default, and only in builds with the `kubernetes` cargo feature.
     pub kubernetes: Switch<KubernetesConfig>,
@@ -271,6 +293,9 @@ impl Default for CollectorsConfig {
             pressure: Switch::default(),
             processes: Switch::default(),
             process: Switch::default(),
+            textfile: Switch::default(),
+            exec: Switch::default(),
+            gpu: Switch::default(),
             kubernetes: Switch::default(),
         }
     }
@@ -331,8 +356,30 @@ impl CollectorsConfig {
         if self.process.enabled() {
             out.push(Box::new(process::ProcessCollector));
         }
+        if let (true, Some(dir)) = (self.textfile.enabled(), &self.textfile.0.directory) {
+            out.push(Box::new(textfile::TextfileCollector::new(dir)));
+        }
+        if self.exec.enabled() && !self.exec.0.commands.is_empty() {
+            out.push(Box::new(exec::ExecCollector::new(&self.exec.0)?));
+        }
+        if self.gpu.enabled() {
+            out.push(Box::new(gpu::GpuCollector::new(&self.gpu.0)));
+        }
         Ok(out)
     }
+}
+
+/// Every enabled collector of a configuration: the `collectors:` section in [`NAMES`] order,
+/// then those configured in sections of their own (`quantum:`).
+pub fn build_all(cfg: &crate::config::MonitorConfig) -> Result<Vec<Box<dyn Collector>>, String> {
+    let mut out = cfg.collectors.build()?;
+    if cfg.quantum.enabled {
+        out.push(Box::new(quantum::QuantumCollector::new(
+            &cfg.quantum,
+            &cfg.network,
+        )?));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -344,7 +391,12 @@ mod tests {
         let c = CollectorsConfig::default();
         let built = c.build().unwrap();
         let names: Vec<_> = built.iter().map(|c| c.name()).collect();
-        assert_eq!(names, NAMES);
+        let defaults: Vec<_> = NAMES
+            .iter()
+            .filter(|n| !OPTIONAL.contains(n))
+            .copied()
+            .collect();
+        assert_eq!(names, defaults);
         assert_eq!(c.context().procfs, PathBuf::from("/proc"));
     }
 
@@ -360,7 +412,7 @@ mod tests {
         assert!(c.filesystem.enabled());
         let names: Vec<_> = c.build().unwrap().iter().map(|c| c.name()).collect();
         assert!(!names.contains(&"cpu"));
-        assert_eq!(names.len(), NAMES.len() - 1);
+        assert_eq!(names.len(), NAMES.len() - OPTIONAL.len() - 1);
     }
 
     #[test]

@@ -1,3 +1,5 @@
-//! Where collected data goes besides the local store: Redis (each tick's host snapshot).
+//! Sinks: where each tick's batch goes besides `/metrics`, the store and the alert rules:
+//! Redis (each tick's host snapshot) and Prometheus remote_write.
 
 pub mod redis;
+pub mod remote_write;
