@@ -24,7 +24,7 @@ use machinenativenops_auto_monitor::exposition::render_text;
 use machinenativenops_auto_monitor::{Agent, Family};
 
 const NAMESPACES: &[&str] = &["default", "kube-system"];
-const TOKEN: &str = "replay-token-4f1c";
+const TOKEN: &str = "replay-token-4f1c"; // mno:allow (a test fixture, not a credential)
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubernetes")
