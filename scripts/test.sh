@@ -14,7 +14,7 @@ ROOT=$(pwd)
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- 1. system packages -----------------------------------------------------------------
-APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git redis-server dpkg util-linux wrk time chromium)
+APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager curl procps systemd python3 python3-venv git redis-server dpkg util-linux wrk time chromium openssl)
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
@@ -31,6 +31,7 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)                     # scripts/b
 [ -x /usr/bin/time ] || missing+=(time)                              # scripts/bench/secrets.sh (smoke run)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the dashboards and /docs, headless
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)             # rediss:// test certificates
 if ((${#missing[@]})); then
   log "installing ${APT_PACKAGES[*]}"
   SUDO=""
