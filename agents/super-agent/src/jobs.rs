@@ -226,23 +226,7 @@ impl Jobs {
             )
             .retry_after(5));
         }
-        let job = JobRecord {
-            validation_id: v.validation_id.clone(),
-            status: JobStatus::Queued,
-            trace_id: trace_id.to_string(),
-            source_agent: source_agent.to_string(),
-            created_at: crate::now_rfc3339(),
-            started_at: None,
-            finished_at: None,
-            request: Some(v.request.clone()),
-            root: Some(v.root.display().to_string()),
-            response: None,
-            error: None,
-            reports_dir: None,
-            reports: Vec::new(),
-            run_id: None,
-            worker: None,
-        };
+        let job = queued_record(&v, trace_id, source_agent, None);
         self.store.put_job(&job)?;
         let (tx, rx) = watch::channel(false);
         active.insert(v.validation_id.clone(), rx.clone());
@@ -306,23 +290,7 @@ impl Jobs {
             )
             .retry_after(30));
         }
-        let job = JobRecord {
-            validation_id: v.validation_id.clone(),
-            status: JobStatus::Queued,
-            trace_id: trace_id.to_string(),
-            source_agent: source_agent.to_string(),
-            created_at: crate::now_rfc3339(),
-            started_at: None,
-            finished_at: None,
-            request: Some(v.request.clone()),
-            root: Some(v.root.display().to_string()),
-            response: None,
-            error: None,
-            reports_dir: None,
-            reports: Vec::new(),
-            run_id: Some(new_run_id()),
-            worker: None,
-        };
+        let job = queued_record(&v, trace_id, source_agent, Some(new_run_id()));
         let (job, created) = match rs.enqueue(&job)? {
             Some(existing) => (existing, false),
             None => {
@@ -667,5 +635,31 @@ impl Jobs {
             }
         }
         ids
+    }
+}
+
+/// The record of a job just queued (the local queue gives no run id; the Redis stream does).
+fn queued_record(
+    v: &ValidatedGate,
+    trace_id: &str,
+    source_agent: &str,
+    run_id: Option<String>,
+) -> JobRecord {
+    JobRecord {
+        validation_id: v.validation_id.clone(),
+        status: JobStatus::Queued,
+        trace_id: trace_id.to_string(),
+        source_agent: source_agent.to_string(),
+        created_at: crate::now_rfc3339(),
+        started_at: None,
+        finished_at: None,
+        request: Some(v.request.clone()),
+        root: Some(v.root.display().to_string()),
+        response: None,
+        error: None,
+        reports_dir: None,
+        reports: Vec::new(),
+        run_id,
+        worker: None,
     }
 }

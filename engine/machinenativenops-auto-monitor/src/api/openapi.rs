@@ -46,6 +46,24 @@ pub struct PromError {
     pub error: String,
 }
 
+/// The answers every Prometheus query route gives (`responses(PromResponses)` on each).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum PromResponses {
+    /// Prometheus success envelope
+    #[response(status = 200)]
+    Success(PromSuccess),
+    /// A parameter is missing or invalid (`bad_data`)
+    #[response(status = 400)]
+    BadData(PromError),
+    /// The expression could not be evaluated (`execution`)
+    #[response(status = 422)]
+    Execution(PromError),
+    /// No store, or the query timed out
+    #[response(status = 503)]
+    Unavailable(PromError),
+}
+
 /// Errors of the alert API: Prometheus' envelope plus `detail`.
 #[derive(ToSchema, serde::Serialize)]
 #[allow(dead_code)]

@@ -187,12 +187,7 @@ fn request_opts(form: &Form, base: &QueryOptions) -> Result<QueryOptions, QueryE
         ("time" = Option<String>, Query, description = "Evaluation time: RFC 3339 or Unix seconds (default: now)"),
         ("timeout" = Option<String>, Query, description = "Evaluation timeout (Prometheus duration); can only shorten the default"),
     ),
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn query(
     State(st): State<QueryState>,
@@ -261,12 +256,7 @@ fn range_params(form: &Form) -> Result<(i64, i64, i64), QueryError> {
         ("step" = String, Query, description = "Resolution: a duration (`15s`) or seconds", example = "15s"),
         ("timeout" = Option<String>, Query, description = "Evaluation timeout (Prometheus duration); can only shorten the default"),
     ),
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn query_range(
     State(st): State<QueryState>,
@@ -319,12 +309,7 @@ fn matcher_sets(form: &Form) -> Result<Vec<Vec<Matcher>>, QueryError> {
         ("start" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds"),
         ("end" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds"),
     ),
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn series(
     State(st): State<QueryState>,
@@ -370,12 +355,7 @@ pub(crate) async fn series(
         ("start" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds"),
         ("end" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds"),
     ),
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn label_names(
     State(st): State<QueryState>,
@@ -434,12 +414,7 @@ fn valid_label_name(s: &str) -> bool {
         ("start" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds"),
         ("end" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds"),
     ),
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn label_values(
     State(st): State<QueryState>,
@@ -485,12 +460,7 @@ pub(crate) async fn label_values(
     tag = "query",
     operation_id = "metadata",
     summary = "Metric metadata (always empty: the store keeps none)",
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn metadata(State(st): State<QueryState>) -> Response {
     if st.storage.is_none() {
@@ -506,12 +476,7 @@ pub(crate) async fn metadata(State(st): State<QueryState>) -> Response {
     tag = "query",
     operation_id = "query_exemplars",
     summary = "Exemplars (always empty: the store keeps none)",
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn exemplars(State(st): State<QueryState>) -> Response {
     if st.storage.is_none() {
@@ -527,12 +492,7 @@ pub(crate) async fn exemplars(State(st): State<QueryState>) -> Response {
     tag = "query",
     operation_id = "buildinfo",
     summary = "Which Prometheus API level this follows",
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn buildinfo() -> Response {
     success(&format!(
@@ -589,12 +549,7 @@ pub(crate) struct MatchForm {
     operation_id = "query_post",
     summary = "Instant query (form POST)",
     request_body(content = QueryForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn query_post(
     st: State<QueryState>,
@@ -612,12 +567,7 @@ pub(crate) async fn query_post(
     operation_id = "query_range_post",
     summary = "Range query (form POST)",
     request_body(content = RangeForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn query_range_post(
     st: State<QueryState>,
@@ -635,12 +585,7 @@ pub(crate) async fn query_range_post(
     operation_id = "series_post",
     summary = "Series matching selectors (form POST)",
     request_body(content = MatchForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn series_post(
     st: State<QueryState>,
@@ -658,12 +603,7 @@ pub(crate) async fn series_post(
     operation_id = "label_names_post",
     summary = "Label names (form POST)",
     request_body(content = MatchForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn label_names_post(
     st: State<QueryState>,
@@ -680,12 +620,7 @@ pub(crate) async fn label_names_post(
     tag = "query",
     operation_id = "query_exemplars_post",
     summary = "Exemplars (form POST; always empty)",
-    responses(
-        (status = 200, description = "Prometheus success envelope", body = super::openapi::PromSuccess),
-        (status = 400, description = "A parameter is missing or invalid (`bad_data`)", body = super::openapi::PromError),
-        (status = 422, description = "The expression could not be evaluated (`execution`)", body = super::openapi::PromError),
-        (status = 503, description = "No store, or the query timed out", body = super::openapi::PromError),
-    )
+    responses(super::openapi::PromResponses)
 )]
 pub(crate) async fn exemplars_post(st: State<QueryState>) -> Response {
     exemplars(st).await
