@@ -120,7 +120,7 @@ fn main() {
             if len > ds.times.len() {
                 continue;
             }
-            for codec in [Codec::Gorilla, Codec::Pco] {
+            for codec in [Codec::Gorilla, Codec::Pco, Codec::PcoWrapped] {
                 let (b, e, d) = codec_cost(ds, codec, len);
                 println!(
                     "| {} | {len} | {codec:?} | {b:.3} | {e:.1} | {d:.1} |",
@@ -171,7 +171,7 @@ fn main() {
             ds.samples() as f64 / (r.append_cpu + r.compact_cpu)
         );
         println!(
-            "  on disk after compaction: {} bytes = {:.3} bytes/sample (chunks {:.3}, block times {:.4}, rest: index, series, pages)",
+            "  on disk after compaction: {} bytes = {:.3} bytes/sample (chunks {:.3}, block times and chunk directories {:.4}, rest: series, labels, pages)",
             r.file_bytes,
             r.file_bytes as f64 / ds.samples() as f64,
             r.chunk_bytes as f64 / ds.samples() as f64,
@@ -593,10 +593,15 @@ fn ingest(ds: &Dataset, db: &Path) -> IngestResult {
     drop(store);
     let conn = rusqlite::Connection::open(db).expect("reopen");
     let chunk_bytes: i64 = conn
-        .query_row("SELECT sum(length(data)) FROM chunk", [], |r| r.get(0))
+        .query_row("SELECT sum(length(chunks)) FROM block", [], |r| r.get(0))
         .unwrap_or(0);
+    // Tick times and the chunk directories: the block rows' own data.
     let times_bytes: i64 = conn
-        .query_row("SELECT sum(length(times)) FROM block", [], |r| r.get(0))
+        .query_row(
+            "SELECT sum(length(times)) + sum(length(series)) FROM block",
+            [],
+            |r| r.get(0),
+        )
         .unwrap_or(0);
     IngestResult {
         append_wall,

@@ -136,7 +136,7 @@ fn head_and_chunks_read_as_one_and_survive_reopen() {
 
 #[test]
 fn both_codecs_store_the_same_samples() {
-    for codec in [Codec::Gorilla, Codec::Pco] {
+    for codec in [Codec::Gorilla, Codec::Pco, Codec::PcoWrapped] {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(
             &dir.path().join("m.db"),
@@ -151,6 +151,152 @@ fn both_codecs_store_the_same_samples() {
         store.compact_all().unwrap();
         assert_eq!(everything(&store), expected(0..30), "{codec:?}");
     }
+}
+
+/// Rewrite a closed format-2 store into the format-1 layout (one `chunk` row per series
+/// and block, pco standalone chunks, no `series`/`chunks` columns), as an older version
+/// wrote it.
+fn downgrade_to_format_1(db: &Path) {
+    use machinenativenops_auto_monitor::store::{chunk, schema};
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(schema::LEGACY_CHUNK_DDL).unwrap();
+    let blocks: Vec<(i64, i64, Vec<u8>, Vec<u8>)> = conn
+        .prepare("SELECT id, ticks, series, chunks FROM block ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (id, ticks, dir, blob) in blocks {
+        let dir = chunk::Directory::decode(&dir, blob.len() as u64).unwrap();
+        let mut first = None;
+        let mut last = 0;
+        for (i, sid) in dir.ids.iter().enumerate() {
+            let (a, z) = (dir.offsets[i] as usize, dir.offsets[i + 1] as usize);
+            let d = chunk::decode(&blob[a..z], ticks as u32).unwrap();
+            let old = chunk::encode(Codec::Pco, &d.runs, &d.values);
+            conn.execute(
+                "INSERT INTO chunk (series_id, block_id, data) VALUES (?1, ?2, ?3)",
+                rusqlite::params![*sid as i64, id, old],
+            )
+            .unwrap();
+            last = conn.last_insert_rowid();
+            first.get_or_insert(last);
+        }
+        conn.execute(
+            "UPDATE block SET first_chunk = ?1, last_chunk = ?2 WHERE id = ?3",
+            rusqlite::params![first.unwrap(), last, id],
+        )
+        .unwrap();
+    }
+    conn.execute_batch(
+        "ALTER TABLE block DROP COLUMN series;
+         ALTER TABLE block DROP COLUMN chunks;
+         UPDATE meta SET value = '1' WHERE key = 'format';",
+    )
+    .unwrap();
+}
+
+fn table_exists(db: &Path, name: &str) -> bool {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
+        > 0
+}
+
+#[test]
+fn a_format_1_store_is_upgraded_in_place_and_its_blocks_age_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    {
+        let store = Store::open(&db, opts(10)).unwrap();
+        append_ticks(&store, 0..30);
+        assert_eq!(store.compact_all().unwrap(), 3);
+    }
+    downgrade_to_format_1(&db);
+    assert!(table_exists(&db, "chunk_series"));
+    // A read-only opener (a query tool) reads format 1 as it is, without upgrading it.
+    let ro = Store::open_read_only(&db).unwrap();
+    assert_eq!(everything(&ro), expected(0..30));
+    drop(ro);
+    machinenativenops_auto_monitor::store::schema::is_good_store(&db).unwrap();
+
+    // The writer upgrades it: old blocks stay where they are, new ones are packed.
+    let store = Store::open(
+        &db,
+        StoreOptions {
+            retention_ms: 30_000,
+            ..opts(10)
+        },
+    )
+    .unwrap();
+    assert_eq!(everything(&store), expected(0..30));
+    append_ticks(&store, 30..60);
+    assert_eq!(store.compact_all().unwrap(), 3);
+    assert_eq!(everything(&store), expected(0..60));
+    // Label listings over a range hold only series with data in it, across both layouts.
+    let flappy = store
+        .series(&[m("__name__", MatchOp::Equal, "flappy")], T0, T0 + 59_000)
+        .unwrap();
+    assert_eq!(flappy.len(), 1);
+    drop(store);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let format: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(format, "2");
+    drop(conn);
+
+    let store = Store::open(
+        &db,
+        StoreOptions {
+            retention_ms: 30_000,
+            ..opts(10)
+        },
+    )
+    .unwrap();
+    assert_eq!(everything(&store), expected(0..60));
+    // Cutoff T0 + 40 s: the three format-1 blocks and the first packed one expire.
+    let mut deleted = 0;
+    while store.retention_step(T0 + 70_000).unwrap() {
+        deleted += 1;
+    }
+    assert_eq!(deleted, 4);
+    assert_eq!(everything(&store), expected(40..60));
+    assert!(
+        !table_exists(&db, "chunk"),
+        "the emptied format-1 table is dropped"
+    );
+    assert!(!table_exists(&db, "chunk_series"));
+    drop(store);
+    let store = Store::open(&db, opts(10)).unwrap();
+    assert_eq!(everything(&store), expected(40..60));
+}
+
+#[test]
+fn a_newer_store_format_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    drop(Store::open(&db, opts(10)).unwrap());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("UPDATE meta SET value = '9' WHERE key = 'format'", [])
+        .unwrap();
+    drop(conn);
+    let err = Store::open(&db, opts(10)).unwrap_err().to_string();
+    assert!(err.contains("store format 9 is not supported"), "{err}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let format: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(format, "9");
 }
 
 #[test]

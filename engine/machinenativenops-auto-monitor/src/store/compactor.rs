@@ -1,9 +1,16 @@
 //! The compactor: turns the oldest head ticks into a block of compressed chunks.
 //!
 //! A block is cut when the head holds `block_max_ticks` ticks or spans
-//! `block_ms`. The block row (with the tick times), one chunk row per series
-//! and the removal of the compacted head rows are one transaction, so a crash
-//! leaves either the head rows or the block, never both or neither.
+//! `block_ms`. The block row (tick times, every series' chunk in one blob and
+//! the directory of that blob) and the removal of the compacted head rows are
+//! one transaction, so a crash leaves either the head rows or the block, never
+//! both or neither.
+//!
+//! Why one row per block rather than a row per chunk (format 1): SQLite packs
+//! a large blob into overflow pages that are full but for the last one, while
+//! rows of a few hundred bytes leave the tail of most leaf pages unused and a
+//! row per chunk needs an index to be found by series. At the default 30 s
+//! interval that was a quarter of the file (docs/storage.md).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,37 +88,29 @@ impl Store {
             })
             .collect();
         let samples: u64 = columns.iter().map(|c| c.vals.len() as u64).sum();
+        let directory = chunk::Directory::encode(encoded.iter().map(|(id, d)| (*id, d.len())));
+        let blob: Vec<u8> = encoded
+            .iter()
+            .flat_map(|(_, d)| d.iter().copied())
+            .collect();
+        let (first_chunk, last_chunk) = (0i64, -1i64);
         let tx = w.conn.unchecked_transaction()?;
         tx.prepare_cached(
-            "INSERT INTO block (min_ts, max_ts, ticks, samples, first_chunk, last_chunk, times)
-             VALUES (?1, ?2, ?3, ?4, 0, 0, ?5)",
+            "INSERT INTO block (min_ts, max_ts, ticks, samples, first_chunk, last_chunk, times, series, chunks)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             min_ts,
             max_ts,
             ticks.len() as i64,
             samples as i64,
-            dod::encode(&times)
+            first_chunk,
+            last_chunk,
+            dod::encode(&times),
+            directory,
+            blob
         ])?;
         let block_id = tx.last_insert_rowid();
-        let (mut first_chunk, mut last_chunk) = (0i64, -1i64);
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO chunk (series_id, block_id, data) VALUES (?1, ?2, ?3)",
-            )?;
-            for (i, (id, data)) in encoded.iter().enumerate() {
-                ins.execute(params![*id as i64, block_id, data])?;
-                let rowid = tx.last_insert_rowid();
-                if i == 0 {
-                    first_chunk = rowid;
-                }
-                last_chunk = rowid;
-            }
-        }
-        tx.execute(
-            "UPDATE block SET first_chunk = ?1, last_chunk = ?2 WHERE id = ?3",
-            params![first_chunk, last_chunk, block_id],
-        )?;
         tx.execute("DELETE FROM head WHERE seq <= ?1", params![last_seq])?;
         tx.commit()?;
         let meta = BlockMeta {
@@ -122,6 +121,7 @@ impl Store {
             samples,
             first_chunk,
             last_chunk,
+            packed: true,
         };
         {
             let mut st = self.state_mut();

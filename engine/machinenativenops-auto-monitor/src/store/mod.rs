@@ -148,10 +148,12 @@ pub struct BlockMeta {
     pub ticks: u32,
     /// Samples in all its chunks.
     pub samples: u64,
-    /// Row ids of its chunks, first..=last.
+    /// Format-1 blocks: row ids of its chunks in the `chunk` table, first..=last.
     pub first_chunk: i64,
     /// See `first_chunk`.
     pub last_chunk: i64,
+    /// Format 2: the chunks are in the block row (`chunks`, directory in `series`).
+    pub packed: bool,
 }
 
 /// What readers see: the head and the block catalog, swapped together.
@@ -161,6 +163,8 @@ pub(crate) struct State {
     pub blocks: Vec<BlockMeta>,
     pub block_samples: u64,
     pub series: u64,
+    /// The file still has the format-1 `chunk` table (blocks written before the upgrade).
+    pub legacy_chunks: bool,
 }
 
 /// The single writer's connection and caches.
@@ -651,10 +655,18 @@ struct Dropped {
 
 /// Read the block catalog and replay the head table into memory.
 fn load_state(conn: &Connection) -> Result<State, StoreError> {
-    let mut st = State::default();
-    let mut q = conn.prepare(
-        "SELECT id, min_ts, max_ts, ticks, samples, first_chunk, last_chunk FROM block ORDER BY id",
-    )?;
+    let mut st = State {
+        legacy_chunks: schema::has_legacy_chunks(conn)?,
+        ..State::default()
+    };
+    let packed = if schema::has_packed_blocks(conn)? {
+        "chunks IS NOT NULL"
+    } else {
+        "0"
+    };
+    let mut q = conn.prepare(&format!(
+        "SELECT id, min_ts, max_ts, ticks, samples, first_chunk, last_chunk, {packed} FROM block ORDER BY id"
+    ))?;
     let blocks = q.query_map([], |r| {
         Ok(BlockMeta {
             id: r.get(0)?,
@@ -664,6 +676,7 @@ fn load_state(conn: &Connection) -> Result<State, StoreError> {
             samples: r.get::<_, i64>(4)? as u64,
             first_chunk: r.get(5)?,
             last_chunk: r.get(6)?,
+            packed: r.get(7)?,
         })
     })?;
     for b in blocks {

@@ -62,13 +62,13 @@ impl Store {
                     .collect();
                 (blocks, head)
             };
-            let mut times: HashMap<i64, Vec<i64>> = HashMap::new();
+            let mut reader = BlockReader::new(conn);
             let mut out = Vec::new();
             let mut total = 0usize;
             for (i, &id) in ids.iter().enumerate() {
                 let mut samples = Vec::new();
                 if !blocks.is_empty() {
-                    read_chunks(conn, id, &blocks, &mut times, start, end, &mut samples)?;
+                    reader.samples(id, &blocks, start, end, &mut samples)?;
                 }
                 samples.append(&mut head[i]);
                 if samples.is_empty() {
@@ -98,29 +98,21 @@ impl Store {
     ) -> Result<Vec<Labels>, StoreError> {
         self.with_reader(|conn| {
             let ids = series::matching_ids(conn, matchers)?;
-            let (range, present): (Option<(i64, i64)>, Vec<bool>) = {
+            let (blocks, present): (Vec<BlockMeta>, Vec<bool>) = {
                 let st = self.state();
-                let ids_in: Vec<i64> = st
+                let blocks = st
                     .blocks
                     .iter()
                     .filter(|b| b.max_ts >= start && b.min_ts <= end)
-                    .map(|b| b.id)
+                    .copied()
                     .collect();
-                let range = ids_in.first().copied().zip(ids_in.last().copied());
                 let present = ids.iter().map(|&id| st.head.has(id, start, end)).collect();
-                (range, present)
+                (blocks, present)
             };
+            let mut reader = BlockReader::new(conn);
             let mut out = Vec::new();
-            let mut st = conn.prepare_cached(
-                "SELECT 1 FROM chunk WHERE series_id = ?1 AND block_id BETWEEN ?2 AND ?3 LIMIT 1",
-            )?;
             for (i, &id) in ids.iter().enumerate() {
-                let has = present[i]
-                    || match range {
-                        Some((a, b)) => st.exists(params![id as i64, a, b])?,
-                        None => false,
-                    };
-                if has {
+                if present[i] || reader.has_chunk(id, &blocks)? {
                     out.push(series::labels_of(conn, id)?);
                 }
             }
@@ -187,61 +179,199 @@ impl Store {
     }
 }
 
-/// Append the samples of series `id` in `[start, end]` from the snapshot's `blocks`.
-fn read_chunks(
-    conn: &Connection,
-    id: u32,
-    blocks: &[BlockMeta],
-    times: &mut HashMap<i64, Vec<i64>>,
-    start: i64,
-    end: i64,
-    out: &mut Vec<(i64, f64)>,
-) -> Result<(), StoreError> {
-    let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else {
-        return Ok(());
-    };
-    let mut st = conn.prepare_cached(
-        "SELECT block_id, data FROM chunk WHERE series_id = ?1 AND block_id BETWEEN ?2 AND ?3 ORDER BY block_id",
-    )?;
-    let mut rows = st.query(params![id as i64, first.id, last.id])?;
-    while let Some(row) = rows.next()? {
-        let block_id: i64 = row.get(0)?;
-        let Ok(bi) = blocks.binary_search_by_key(&block_id, |b| b.id) else {
-            continue;
-        };
-        let b = &blocks[bi];
-        let data = row
-            .get_ref(1)?
-            .as_blob()
-            .map_err(|e| StoreError::Corrupt(format!("chunk of series {id}: {e}")))?;
-        let t = match times.entry(block_id) {
+/// What one query has read of the blocks it touches: each block's tick times and, for
+/// format-2 blocks, the directory of its chunk blob, plus one blob handle moved from
+/// block to block (`sqlite3_blob_reopen` is much cheaper than opening a handle).
+struct BlockReader<'c> {
+    conn: &'c Connection,
+    views: HashMap<i64, BlockView>,
+    blob: Option<rusqlite::blob::Blob<'c>>,
+}
+
+struct BlockView {
+    /// Tick times, decoded on first use (a presence check needs only the directory).
+    times: Option<Vec<i64>>,
+    /// Format 2: where each series' chunk is in the block's blob.
+    dir: Option<chunk::Directory>,
+}
+
+impl<'c> BlockReader<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        BlockReader {
+            conn,
+            views: HashMap::new(),
+            blob: None,
+        }
+    }
+
+    /// The directory of packed block `b`.
+    fn dir(&mut self, b: &BlockMeta) -> Result<&chunk::Directory, StoreError> {
+        let view = match self.views.entry(b.id) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let blob: Vec<u8> = conn
-                    .prepare_cached("SELECT times FROM block WHERE id = ?1")?
-                    .query_row(params![block_id], |r| r.get(0))?;
-                let t = dod::decode(&blob).map_err(|_| {
-                    StoreError::Corrupt(format!("block {block_id}: tick times do not decode"))
+                let (dir, blob_len): (Vec<u8>, i64) = self
+                    .conn
+                    .prepare_cached("SELECT series, length(chunks) FROM block WHERE id = ?1")?
+                    .query_row(params![b.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let dir = chunk::Directory::decode(&dir, blob_len.max(0) as u64).map_err(|e| {
+                    StoreError::Corrupt(format!("block {}: chunk directory: {e}", b.id))
                 })?;
-                if t.len() != b.ticks as usize {
-                    return Err(StoreError::Corrupt(format!(
-                        "block {block_id}: tick count mismatch"
-                    )));
-                }
-                e.insert(t)
+                e.insert(BlockView {
+                    times: None,
+                    dir: Some(dir),
+                })
             }
         };
+        view.dir
+            .as_ref()
+            .ok_or_else(|| StoreError::Corrupt(format!("block {}: no chunk directory", b.id)))
+    }
+
+    /// The tick times of block `b`.
+    fn times(&mut self, b: &BlockMeta) -> Result<&[i64], StoreError> {
+        let view = self.views.entry(b.id).or_insert(BlockView {
+            times: None,
+            dir: None,
+        });
+        if view.times.is_none() {
+            let blob: Vec<u8> = self
+                .conn
+                .prepare_cached("SELECT times FROM block WHERE id = ?1")?
+                .query_row(params![b.id], |r| r.get(0))?;
+            let t = dod::decode(&blob).map_err(|_| {
+                StoreError::Corrupt(format!("block {}: tick times do not decode", b.id))
+            })?;
+            if t.len() != b.ticks as usize {
+                return Err(StoreError::Corrupt(format!(
+                    "block {}: tick count mismatch",
+                    b.id
+                )));
+            }
+            view.times = Some(t);
+        }
+        Ok(view.times.as_deref().unwrap_or_default())
+    }
+
+    /// Whether series `id` has a chunk in any of `blocks`.
+    fn has_chunk(&mut self, id: u32, blocks: &[BlockMeta]) -> Result<bool, StoreError> {
+        for b in blocks.iter().filter(|b| b.packed) {
+            if self.dir(b)?.find(id).is_some() {
+                return Ok(true);
+            }
+        }
+        let legacy: Vec<&BlockMeta> = blocks.iter().filter(|b| !b.packed).collect();
+        if let (Some(a), Some(z)) = (legacy.first(), legacy.last()) {
+            let found = self
+                .conn
+                .prepare_cached(
+                    "SELECT 1 FROM chunk WHERE series_id = ?1 AND block_id BETWEEN ?2 AND ?3 LIMIT 1",
+                )
+                .and_then(|mut st| st.exists(params![id as i64, a.id, z.id]));
+            return no_legacy_table_is_empty(found, false);
+        }
+        Ok(false)
+    }
+
+    /// Append the samples of series `id` in `[start, end]` from the snapshot's `blocks`,
+    /// in time order.
+    fn samples(
+        &mut self,
+        id: u32,
+        blocks: &[BlockMeta],
+        start: i64,
+        end: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), StoreError> {
+        // Format-1 blocks all precede format-2 ones: the file was upgraded once.
+        let legacy: Vec<BlockMeta> = blocks.iter().filter(|b| !b.packed).copied().collect();
+        if !legacy.is_empty() {
+            self.legacy_samples(id, &legacy, start, end, out)?;
+        }
+        let mut buf = Vec::new();
+        for b in blocks.iter().filter(|b| b.packed) {
+            let Some((off, len)) = self.dir(b)?.find(id) else {
+                continue;
+            };
+            buf.resize(len, 0);
+            match self.blob.as_mut() {
+                Some(h) => h.reopen(b.id)?,
+                None => {
+                    self.blob = Some(self.conn.blob_open("main", "block", "chunks", b.id, true)?)
+                }
+            }
+            if let Some(h) = self.blob.as_ref() {
+                h.read_at_exact(&mut buf, off as usize)?;
+            }
+            self.push_chunk(id, b, &buf, start, end, out)?;
+        }
+        Ok(())
+    }
+
+    /// Decode one chunk of series `id` in block `b` and append its samples in range.
+    fn push_chunk(
+        &mut self,
+        id: u32,
+        b: &BlockMeta,
+        data: &[u8],
+        start: i64,
+        end: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), StoreError> {
         let d = chunk::decode(data, b.ticks).map_err(|e| {
-            StoreError::Corrupt(format!("chunk of series {id} in block {block_id}: {e}"))
+            StoreError::Corrupt(format!("chunk of series {id} in block {}: {e}", b.id))
         })?;
+        let t = self.times(b)?;
         for (i, &v) in d.indices().zip(&d.values) {
             let ts = t[i as usize];
             if ts >= start && ts <= end {
                 out.push((ts, v));
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Format-1 blocks: one `chunk` row per series and block, through its index.
+    fn legacy_samples(
+        &mut self,
+        id: u32,
+        blocks: &[BlockMeta],
+        start: i64,
+        end: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), StoreError> {
+        let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else {
+            return Ok(());
+        };
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT block_id, data FROM chunk WHERE series_id = ?1 AND block_id BETWEEN ?2 AND ?3 ORDER BY block_id",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![id as i64, first.id, last.id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            });
+        let rows = no_legacy_table_is_empty(rows, Vec::new())?;
+        for (block_id, data) in rows {
+            let Ok(bi) = blocks.binary_search_by_key(&block_id, |b| b.id) else {
+                continue;
+            };
+            self.push_chunk(id, &blocks[bi], &data, start, end, out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Retention drops the format-1 `chunk` table with its last block; a query whose catalog
+/// snapshot still lists that block reads nothing from it, as for any block deleted
+/// meanwhile.
+fn no_legacy_table_is_empty<T>(r: Result<T, rusqlite::Error>, empty: T) -> Result<T, StoreError> {
+    match r {
+        Err(e) if e.to_string().contains("no such table: chunk") => Ok(empty),
+        r => Ok(r?),
+    }
 }
 
 fn storage_err(e: StoreError) -> StorageError {

@@ -35,28 +35,75 @@ impl Store {
         let mut w = self.writer()?;
         // Under the writer lock: no tick can add a sample to a candidate meanwhile.
         let in_head = self.head_series();
+        let (newer_packed, legacy_left): (Vec<super::BlockMeta>, bool) = {
+            let st = self.state();
+            (
+                st.blocks
+                    .iter()
+                    .rev()
+                    .filter(|x| x.packed && x.id != b.id)
+                    .copied()
+                    .collect(),
+                st.legacy_chunks,
+            )
+        };
         let tx = w.conn.unchecked_transaction()?;
-        let candidates: Vec<i64> = tx
-            .prepare_cached("SELECT series_id FROM chunk WHERE id BETWEEN ?1 AND ?2")?
-            .query_map(params![b.first_chunk, b.last_chunk], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        tx.execute(
-            "DELETE FROM chunk WHERE id BETWEEN ?1 AND ?2",
-            params![b.first_chunk, b.last_chunk],
-        )?;
+        let candidates: Vec<i64> = if b.packed {
+            block_series(&tx, b.id)?
+                .into_iter()
+                .map(i64::from)
+                .collect()
+        } else {
+            let c = tx
+                .prepare_cached("SELECT series_id FROM chunk WHERE id BETWEEN ?1 AND ?2")?
+                .query_map(params![b.first_chunk, b.last_chunk], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            tx.execute(
+                "DELETE FROM chunk WHERE id BETWEEN ?1 AND ?2",
+                params![b.first_chunk, b.last_chunk],
+            )?;
+            c
+        };
         tx.execute("DELETE FROM block WHERE id = ?1", params![b.id])?;
-        let mut gone = BTreeSet::new();
-        for id in candidates {
-            if in_head.contains(&(id as u32)) {
-                continue;
+        // Series of the deleted block that no other block or the head still holds. Newer
+        // blocks first: a series that is still written is found in the newest one.
+        let mut orphans: BTreeSet<u32> = candidates
+            .iter()
+            .map(|&id| id as u32)
+            .filter(|id| !in_head.contains(id))
+            .collect();
+        for other in &newer_packed {
+            if orphans.is_empty() {
+                break;
             }
-            let more: Option<i64> = tx
-                .prepare_cached("SELECT 1 FROM chunk WHERE series_id = ?1 LIMIT 1")?
-                .query_row(params![id], |r| r.get(0))
+            for id in block_series(&tx, other.id)? {
+                orphans.remove(&id);
+            }
+        }
+        let mut legacy_now = legacy_left;
+        if legacy_left {
+            let mut more = tx.prepare_cached("SELECT 1 FROM chunk WHERE series_id = ?1 LIMIT 1")?;
+            let mut kept = Vec::new();
+            for &id in &orphans {
+                if more.exists(params![id as i64])? {
+                    kept.push(id);
+                }
+            }
+            drop(more);
+            for id in kept {
+                orphans.remove(&id);
+            }
+            // The last format-1 block is gone: drop its table (and index) with it.
+            let empty: Option<i64> = tx
+                .query_row("SELECT 1 FROM chunk LIMIT 1", [], |r| r.get(0))
                 .optional()?;
-            if more.is_some() {
-                continue;
+            if empty.is_none() {
+                tx.execute_batch("DROP TABLE chunk")?;
+                legacy_now = false;
             }
+        }
+        let mut gone = BTreeSet::new();
+        for id in orphans.into_iter().map(i64::from) {
             let (name, text): (String, String) = tx
                 .prepare_cached("SELECT name, labels FROM series WHERE id = ?1")?
                 .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -78,6 +125,7 @@ impl Store {
             st.blocks.retain(|x| x.id != b.id);
             st.block_samples -= b.samples;
             st.series = series_left;
+            st.legacy_chunks = legacy_now;
         }
         drop(w);
         self.counters.blocks_deleted.fetch_add(1, Ordering::Relaxed);
@@ -127,6 +175,16 @@ impl Store {
         }
         Ok(left as u64)
     }
+}
+
+/// Series ids with a chunk in packed block `id`.
+fn block_series(conn: &rusqlite::Connection, id: i64) -> Result<Vec<u32>, StoreError> {
+    let (dir, blob_len): (Vec<u8>, i64) = conn
+        .prepare_cached("SELECT series, length(chunks) FROM block WHERE id = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    super::chunk::Directory::decode(&dir, blob_len.max(0) as u64)
+        .map(|d| d.ids)
+        .map_err(|e| StoreError::Corrupt(format!("block {id}: chunk directory: {e}")))
 }
 
 impl Store {

@@ -18,7 +18,16 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// Version of the on-disk layout, in the `meta` table.
-pub const FORMAT: &str = "1";
+///
+/// - `1`: one `chunk` row per series and block, found through the `chunk_series` index.
+/// - `2`: a block row holds all its chunks (`block.chunks`) and their directory
+///   (`block.series`); see docs/storage.md. A format-1 file is upgraded in place when the
+///   writer opens it: its existing blocks stay in the `chunk` table (still read) until
+///   retention deletes them, then the table is dropped. Nothing is rewritten.
+pub const FORMAT: &str = "2";
+
+/// Formats this version reads (and upgrades to [`FORMAT`] when it opens the file to write).
+pub const READABLE_FORMATS: [&str; 2] = ["1", FORMAT];
 
 /// `PRAGMA application_id` of a store file ("MNO1"), so `file(1)` and tools can tell it apart.
 pub const APPLICATION_ID: i32 = 0x4d4e_4f31;
@@ -54,8 +63,14 @@ CREATE TABLE IF NOT EXISTS block (
     samples     INTEGER NOT NULL,
     first_chunk INTEGER NOT NULL,
     last_chunk  INTEGER NOT NULL,
-    times       BLOB NOT NULL
+    times       BLOB NOT NULL,
+    series      BLOB,
+    chunks      BLOB
 );
+";
+
+/// The format-1 chunk table (blocks written before format 2), for upgraded files and tests.
+pub const LEGACY_CHUNK_DDL: &str = "
 CREATE TABLE IF NOT EXISTS chunk (
     id        INTEGER PRIMARY KEY,
     series_id INTEGER NOT NULL,
@@ -64,6 +79,27 @@ CREATE TABLE IF NOT EXISTS chunk (
 );
 CREATE INDEX IF NOT EXISTS chunk_series ON chunk (series_id, block_id);
 ";
+
+/// Whether the file still has format-1 chunk rows' table.
+pub fn has_legacy_chunks(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'chunk'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Whether the `block` table has format 2's `chunks` column (a format-1 file opened
+/// read-only does not).
+pub fn has_packed_blocks(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('block') WHERE name = 'chunks'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
 
 /// Page cache of the writer connection (`PRAGMA cache_size`, negative = KiB). SQLite's default is
 /// 2 MiB per connection, which a 1 s agent fills within minutes with chunk pages it never reads
@@ -114,6 +150,17 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             )?;
         }
         Some(FORMAT) => {}
+        Some("1") => {
+            // Upgrade in place: new blocks go into block rows; old ones stay readable.
+            conn.execute_batch(
+                "BEGIN;
+                 ALTER TABLE block ADD COLUMN series BLOB;
+                 ALTER TABLE block ADD COLUMN chunks BLOB;
+                 UPDATE meta SET value = '2' WHERE key = 'format';
+                 COMMIT;",
+            )?;
+            tracing::info!(path = %path.display(), "store upgraded from format 1 to 2");
+        }
         Some(other) => {
             return Err(StoreError::Invalid(format!(
                 "{}: store format {other} is not supported by this version (expects {FORMAT})",
@@ -180,9 +227,10 @@ pub fn is_good_store(path: &Path) -> Result<(), String> {
         .optional()
         .map_err(|e| format!("not an Auto-Monitor store: {e}"))?;
     match format.as_deref() {
-        Some(FORMAT) => Ok(()),
+        Some(f) if READABLE_FORMATS.contains(&f) => Ok(()),
         Some(f) => Err(format!(
-            "store format {f} is not supported (expects {FORMAT})"
+            "store format {f} is not supported (expects {})",
+            READABLE_FORMATS.join(" or ")
         )),
         None => Err("not an Auto-Monitor store (no format record)".into()),
     }
