@@ -157,7 +157,7 @@ fn both_codecs_store_the_same_samples() {
 /// and block, pco standalone chunks, no `series`/`chunks` columns), as an older version
 /// wrote it.
 fn downgrade_to_format_1(db: &Path) {
-    use machinenativenops_auto_monitor::store::{chunk, schema};
+    use machinenativenops_auto_monitor::store::{chunk, head, schema};
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch(schema::LEGACY_CHUNK_DDL).unwrap();
     let blocks: Vec<(i64, i64, Vec<u8>, Vec<u8>)> = conn
@@ -189,6 +189,25 @@ fn downgrade_to_format_1(db: &Path) {
         )
         .unwrap();
     }
+    // Head rows: format 1 wrote every row in full, without the kind byte.
+    let rows: Vec<(i64, i64, Vec<u8>)> = conn
+        .prepare("SELECT seq, ts, data FROM head ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut prev: Option<head::HeadTick> = None;
+    for (seq, ts, data) in rows {
+        let (ids, vals) = head::decode(&data, prev.as_ref()).unwrap();
+        let full = head::encode(&ids, &vals, None);
+        conn.execute(
+            "UPDATE head SET data = ?1 WHERE seq = ?2",
+            rusqlite::params![&full[1..], seq],
+        )
+        .unwrap();
+        prev = Some(head::HeadTick { seq, ts, ids, vals });
+    }
     conn.execute_batch(
         "ALTER TABLE block DROP COLUMN series;
          ALTER TABLE block DROP COLUMN chunks;
@@ -214,14 +233,15 @@ fn a_format_1_store_is_upgraded_in_place_and_its_blocks_age_out() {
     let db = dir.path().join("m.db");
     {
         let store = Store::open(&db, opts(10)).unwrap();
-        append_ticks(&store, 0..30);
-        assert_eq!(store.compact_all().unwrap(), 3);
+        append_ticks(&store, 0..35);
+        while store.compact_step().unwrap() {}
+        assert_eq!(store.stats().head_ticks, 5);
     }
     downgrade_to_format_1(&db);
     assert!(table_exists(&db, "chunk_series"));
     // A read-only opener (a query tool) reads format 1 as it is, without upgrading it.
     let ro = Store::open_read_only(&db).unwrap();
-    assert_eq!(everything(&ro), expected(0..30));
+    assert_eq!(everything(&ro), expected(0..35));
     drop(ro);
     machinenativenops_auto_monitor::store::schema::is_good_store(&db).unwrap();
 
@@ -234,8 +254,8 @@ fn a_format_1_store_is_upgraded_in_place_and_its_blocks_age_out() {
         },
     )
     .unwrap();
-    assert_eq!(everything(&store), expected(0..30));
-    append_ticks(&store, 30..60);
+    assert_eq!(everything(&store), expected(0..35));
+    append_ticks(&store, 35..60);
     assert_eq!(store.compact_all().unwrap(), 3);
     assert_eq!(everything(&store), expected(0..60));
     // Label listings over a range hold only series with data in it, across both layouts.

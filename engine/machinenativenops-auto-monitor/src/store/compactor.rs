@@ -18,9 +18,9 @@ use std::sync::atomic::Ordering;
 
 use rusqlite::params;
 
-use super::chunk;
 use super::head::HeadTick;
 use super::{BlockMeta, Store, StoreError, dod};
+use super::{chunk, head};
 
 impl Store {
     /// Number of head ticks that form the next block, if one is due.
@@ -71,7 +71,11 @@ impl Store {
     /// Write the oldest `n` head ticks as one block.
     fn compact_ticks(&self, n: usize) -> Result<(), StoreError> {
         let w = self.writer()?;
-        let ticks: Vec<Arc<HeadTick>> = self.state().head.ticks().iter().take(n).cloned().collect();
+        let (ticks, next): (Vec<Arc<HeadTick>>, Option<Arc<HeadTick>>) = {
+            let st = self.state();
+            let all = st.head.ticks();
+            (all.iter().take(n).cloned().collect(), all.get(n).cloned())
+        };
         let (Some(first), Some(last)) = (ticks.first(), ticks.last()) else {
             return Ok(());
         };
@@ -112,6 +116,11 @@ impl Store {
         ])?;
         let block_id = tx.last_insert_rowid();
         tx.execute("DELETE FROM head WHERE seq <= ?1", params![last_seq])?;
+        // The oldest remaining row was written against a row just deleted: store it in full.
+        if let Some(t) = &next {
+            tx.prepare_cached("UPDATE head SET data = ?1 WHERE seq = ?2")?
+                .execute(params![head::encode(&t.ids, &t.vals, None), t.seq])?;
+        }
         tx.commit()?;
         let meta = BlockMeta {
             id: block_id,

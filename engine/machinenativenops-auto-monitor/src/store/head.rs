@@ -2,9 +2,22 @@
 //!
 //! Each tick is one row (`seq`, `ts`, `data`) written in the tick's own
 //! transaction, so a crash loses at most the tick being written. `data`
-//! holds the tick's samples sorted by series id: a uvarint count, then per
-//! sample a uvarint id delta and the value's 8 little-endian bytes. At open
-//! the rows are read back into memory; queries read the in-memory copy.
+//! holds the tick's samples sorted by series id:
+//!
+//! ```text
+//! u8      kind: 1 = full, 2 = XOR against the previous head row
+//! uvarint count, then per sample: uvarint id delta, then the value:
+//!   full: its 8 little-endian bytes
+//!   XOR:  x = bits(value) ^ bits(the series' value in the previous row, 0 if absent);
+//!         one byte (leading zero bytes of x << 4 | trailing zero bytes), then the
+//!         bytes between them, little-endian (an unchanged value is the one byte 0x80)
+//! ```
+//!
+//! A row depends only on the row before it, so compaction, which deletes the
+//! oldest rows, rewrites the new oldest row in full in the same transaction.
+//! Store format 1 wrote every row as today's full form without the kind byte
+//! ([`decode_v1`]). At open the rows are read back into memory; queries read
+//! the in-memory copy.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -32,21 +45,92 @@ impl HeadTick {
     }
 }
 
-/// Encode samples sorted by id.
-pub fn encode(ids: &[u32], vals: &[f64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + ids.len() * 10);
+const FULL: u8 = 1;
+const XOR: u8 = 2;
+
+/// Encode samples sorted by id: in full without `prev`, else against `prev`, the previous
+/// head row's tick.
+pub fn encode(ids: &[u32], vals: &[f64], prev: Option<&HeadTick>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(6 + ids.len() * if prev.is_some() { 6 } else { 10 });
+    out.push(if prev.is_some() { XOR } else { FULL });
     put_uvarint(&mut out, ids.len() as u64);
-    let mut prev = 0u32;
+    let mut last = 0u32;
+    let mut before = prev.map(|p| p.ids.iter().zip(&p.vals).peekable());
     for (&id, v) in ids.iter().zip(vals) {
-        put_uvarint(&mut out, (id - prev) as u64);
-        prev = id;
-        out.extend_from_slice(&v.to_le_bytes());
+        put_uvarint(&mut out, (id - last) as u64);
+        last = id;
+        let Some(before) = before.as_mut() else {
+            out.extend_from_slice(&v.to_le_bytes());
+            continue;
+        };
+        while before.next_if(|(pid, _)| **pid < id).is_some() {}
+        let base = match before.next_if(|(pid, _)| **pid == id) {
+            Some((_, pv)) => pv.to_bits(),
+            None => 0,
+        };
+        let x = v.to_bits() ^ base;
+        let lead = (x.leading_zeros() / 8) as usize;
+        let trail = if x == 0 {
+            0
+        } else {
+            (x.trailing_zeros() / 8) as usize
+        };
+        out.push(((lead << 4) | trail) as u8);
+        out.extend_from_slice(&x.to_le_bytes()[trail..8 - lead]);
     }
     out
 }
 
-/// Decode a tick's samples.
-pub fn decode(buf: &[u8]) -> Result<(Vec<u32>, Vec<f64>), Truncated> {
+/// Decode a tick's samples; `prev` is the tick of the row before (needed by XOR rows).
+pub fn decode(buf: &[u8], prev: Option<&HeadTick>) -> Result<(Vec<u32>, Vec<f64>), Truncated> {
+    match buf.first() {
+        Some(&FULL) => decode_v1(&buf[1..]),
+        Some(&XOR) => decode_xor(&buf[1..], prev.ok_or(Truncated)?),
+        _ => Err(Truncated),
+    }
+}
+
+fn decode_xor(buf: &[u8], prev: &HeadTick) -> Result<(Vec<u32>, Vec<f64>), Truncated> {
+    let mut pos = 0;
+    let n = get_uvarint(buf, &mut pos)? as usize;
+    if n > buf.len() / 2 {
+        return Err(Truncated);
+    }
+    let (mut ids, mut vals) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut id = 0u64;
+    let mut before = prev.ids.iter().zip(&prev.vals).peekable();
+    for _ in 0..n {
+        id += get_uvarint(buf, &mut pos)?;
+        let id32 = u32::try_from(id).map_err(|_| Truncated)?;
+        if ids.last().is_some_and(|l| *l >= id32) {
+            return Err(Truncated);
+        }
+        let tag = *buf.get(pos).ok_or(Truncated)? as usize;
+        pos += 1;
+        let (lead, trail) = (tag >> 4, tag & 0xf);
+        if lead + trail > 8 {
+            return Err(Truncated);
+        }
+        let mut le = [0u8; 8];
+        let len = 8 - lead - trail;
+        le[trail..8 - lead].copy_from_slice(buf.get(pos..pos + len).ok_or(Truncated)?);
+        pos += len;
+        while before.next_if(|(pid, _)| **pid < id32).is_some() {}
+        let base = match before.next_if(|(pid, _)| **pid == id32) {
+            Some((_, pv)) => pv.to_bits(),
+            None => 0,
+        };
+        ids.push(id32);
+        vals.push(f64::from_bits(u64::from_le_bytes(le) ^ base));
+    }
+    if pos != buf.len() {
+        return Err(Truncated);
+    }
+    Ok((ids, vals))
+}
+
+/// Decode a full row's samples without the kind byte: every row of store format 1.
+pub fn decode_v1(buf: &[u8]) -> Result<(Vec<u32>, Vec<f64>), Truncated> {
     let mut pos = 0;
     let n = get_uvarint(buf, &mut pos)? as usize;
     if n > buf.len() / 9 {
@@ -156,19 +240,49 @@ impl Head {
 mod tests {
     use super::*;
 
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|v| v.to_bits()).collect()
+    }
+
     #[test]
     fn tick_encoding_round_trips() {
         let ids = vec![1, 2, 7, 1000, 70000];
         let vals = vec![0.5, -0.0, f64::NAN, 1e300, 3.0];
-        let (i2, v2) = decode(&encode(&ids, &vals)).unwrap();
+        let (i2, v2) = decode(&encode(&ids, &vals, None), None).unwrap();
         assert_eq!(i2, ids);
-        assert_eq!(
-            v2.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            vals.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-        let buf = encode(&ids, &vals);
-        assert!(decode(&buf[..buf.len() - 1]).is_err());
-        assert!(decode(&[200, 1]).is_err());
+        assert_eq!(bits(&v2), bits(&vals));
+        let buf = encode(&ids, &vals, None);
+        assert!(decode(&buf[..buf.len() - 1], None).is_err());
+        assert!(decode(&[1, 200, 1], None).is_err());
+        // Format 1 rows: the full form without the kind byte.
+        assert_eq!(decode_v1(&buf[1..]).unwrap().0, ids);
+    }
+
+    #[test]
+    fn xor_rows_round_trip_against_the_previous_tick_and_are_smaller() {
+        let prev = HeadTick {
+            seq: 1,
+            ts: 1000,
+            ids: vec![1, 2, 5, 9, 12],
+            vals: vec![1e9, 0.25, 7.0, f64::NAN, 123_456.78],
+        };
+        // Unchanged, changed a little, new series (absent before), gone series (9), NaN.
+        let ids = vec![1, 2, 3, 5, 12, 40];
+        let vals = vec![1e9, 0.5, -0.0, f64::NAN, 123_456.79, 3.5];
+        let buf = encode(&ids, &vals, Some(&prev));
+        let (i2, v2) = decode(&buf, Some(&prev)).unwrap();
+        assert_eq!(i2, ids);
+        assert_eq!(bits(&v2), bits(&vals));
+        assert!(buf.len() < encode(&ids, &vals, None).len());
+        // Without the previous tick an XOR row cannot be read; damage is an error.
+        assert!(decode(&buf, None).is_err());
+        for cut in 1..buf.len() {
+            assert!(decode(&buf[..cut], Some(&prev)).is_err(), "cut at {cut}");
+        }
+        let mut bad = buf.clone();
+        bad[3] = 0x99; // lead 9: more than 8 bytes
+        assert!(decode(&bad, Some(&prev)).is_err());
+        assert!(decode(&[7, 0], None).is_err());
     }
 
     #[test]

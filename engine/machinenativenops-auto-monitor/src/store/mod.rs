@@ -503,7 +503,12 @@ impl Store {
         let digest = pairs
             .iter()
             .fold(0u64, |acc, p| acc.wrapping_add(sample_digest(p.1, p.2)));
-        let data = head::encode(&ids, &vals);
+        // Against the previous head tick (the previous row): the in-memory head is pushed
+        // only after its row commits, under this same writer lock.
+        let data = {
+            let st = self.state();
+            head::encode(&ids, &vals, st.head.ticks().back().map(|t| &**t))
+        };
         let written: Result<i64, rusqlite::Error> = (|| {
             tx.prepare_cached("INSERT INTO head (ts, data) VALUES (?1, ?2)")?
                 .execute(params![ts, data])?;
@@ -684,6 +689,12 @@ fn load_state(conn: &Connection) -> Result<State, StoreError> {
         st.block_samples += b.samples;
         st.blocks.push(b);
     }
+    // A format-1 file opened read-only (not upgraded) has rows without the kind byte.
+    let v1 = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .is_ok_and(|f| f == "1");
     let mut q = conn.prepare("SELECT seq, ts, data FROM head ORDER BY seq")?;
     let rows = q.query_map([], |r| {
         Ok((
@@ -694,8 +705,13 @@ fn load_state(conn: &Connection) -> Result<State, StoreError> {
     })?;
     for row in rows {
         let (seq, ts, data) = row?;
-        let (ids, vals) = head::decode(&data)
-            .map_err(|_| StoreError::Corrupt(format!("head tick {seq} does not decode")))?;
+        let decoded = if v1 {
+            head::decode_v1(&data)
+        } else {
+            head::decode(&data, st.head.ticks().back().map(|t| &**t))
+        };
+        let (ids, vals) =
+            decoded.map_err(|_| StoreError::Corrupt(format!("head tick {seq} does not decode")))?;
         st.head.push(Arc::new(HeadTick { seq, ts, ids, vals }));
     }
     st.series = conn.query_row("SELECT count(*) FROM series", [], |r| r.get::<_, i64>(0))? as u64;

@@ -151,14 +151,7 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         }
         Some(FORMAT) => {}
         Some("1") => {
-            // Upgrade in place: new blocks go into block rows; old ones stay readable.
-            conn.execute_batch(
-                "BEGIN;
-                 ALTER TABLE block ADD COLUMN series BLOB;
-                 ALTER TABLE block ADD COLUMN chunks BLOB;
-                 UPDATE meta SET value = '2' WHERE key = 'format';
-                 COMMIT;",
-            )?;
+            upgrade_from_1(&conn)?;
             tracing::info!(path = %path.display(), "store upgraded from format 1 to 2");
         }
         Some(other) => {
@@ -169,6 +162,31 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         }
     }
     Ok(conn)
+}
+
+/// Format 1 → 2 in one transaction: new blocks go into block rows (old ones stay readable in
+/// the `chunk` table), and the head rows (at most one block's worth) get the kind byte.
+fn upgrade_from_1(conn: &Connection) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch(
+        "ALTER TABLE block ADD COLUMN series BLOB;
+         ALTER TABLE block ADD COLUMN chunks BLOB;",
+    )?;
+    let rows: Vec<(i64, Vec<u8>)> = tx
+        .prepare("SELECT seq, data FROM head ORDER BY seq")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (seq, data) in rows {
+        let (ids, vals) = super::head::decode_v1(&data)
+            .map_err(|_| StoreError::Corrupt(format!("head tick {seq} does not decode")))?;
+        tx.execute(
+            "UPDATE head SET data = ?1 WHERE seq = ?2",
+            rusqlite::params![super::head::encode(&ids, &vals, None), seq],
+        )?;
+    }
+    tx.execute("UPDATE meta SET value = '2' WHERE key = 'format'", [])?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Refuse a SQLite file that holds someone else's tables.
