@@ -178,7 +178,7 @@ fn main() {
             r.times_bytes as f64 / ds.samples() as f64
         );
         println!(
-            "  on disk as the running agent has it (newest ticks still in the head, uncompressed): {} bytes = {:.3} bytes/sample",
+            "  on disk as the running agent has it (newest ticks still in the head rows): {} bytes = {:.3} bytes/sample",
             r.running_bytes,
             r.running_bytes as f64 / ds.samples() as f64
         );
