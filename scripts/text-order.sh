@@ -37,6 +37,13 @@ else
   BIN=${CARGO_TARGET_DIR:-target}/agent/machinenativenops-auto-monitor
 fi
 BIN=$(readlink -f "$BIN")
+# How much of the current file this binary still has (what a rebuild would order).
+if [ -f "$OUT" ]; then
+  nm --defined-only "$BIN" | awk '{print $NF}' | sort -u >"${TMPDIR:-/tmp}/text-order-syms.$$"
+  have=$(grep -v '^#' "$OUT" | sort -u | comm -12 - "${TMPDIR:-/tmp}/text-order-syms.$$" | wc -l)
+  echo "current $OUT: $have of $(grep -vc '^#' "$OUT") names are in $BIN"
+  rm -f "${TMPDIR:-/tmp}/text-order-syms.$$"
+fi
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
