@@ -206,7 +206,12 @@ fn downgrade_to_format_1(db: &Path) {
             rusqlite::params![&full[1..], seq],
         )
         .unwrap();
-        prev = Some(head::HeadTick { seq, ts, ids, vals });
+        prev = Some(head::HeadTick {
+            seq,
+            ts,
+            ids: ids.into(),
+            vals,
+        });
     }
     conn.execute_batch(
         "ALTER TABLE block DROP COLUMN series;

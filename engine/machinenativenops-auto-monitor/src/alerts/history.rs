@@ -129,7 +129,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, HistoryError> {
         .ctx("synchronous")?;
     // The alert state is small (KiBs); SQLite's default 2 MiB page cache per connection was
     // resident memory for nothing (docs/performance.md).
-    conn.pragma_update(None, "cache_size", -256)
+    conn.pragma_update(None, "cache_size", -128)
         .ctx("cache_size")?;
     conn.execute_batch(SCHEMA).ctx("schema")?;
     Ok(conn)
@@ -622,7 +622,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let c = open_connection(&d.path().join("alerts.db")).unwrap();
         let size: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
-        assert_eq!(size, -256);
+        assert_eq!(size, -128);
     }
 
     #[test]

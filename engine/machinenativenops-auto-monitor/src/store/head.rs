@@ -32,8 +32,10 @@ pub struct HeadTick {
     pub seq: i64,
     /// Tick time, milliseconds since the Unix epoch.
     pub ts: i64,
-    /// Series ids, ascending.
-    pub ids: Vec<u32>,
+    /// Series ids, ascending. Consecutive ticks of a host usually have the same series, so
+    /// the head shares one list between them ([`Head::share_ids`]): a third of the head's
+    /// memory at 12 bytes a sample.
+    pub ids: Arc<[u32]>,
     /// Values, parallel to `ids`.
     pub vals: Vec<f64>,
 }
@@ -160,9 +162,17 @@ pub struct Head {
 
 impl Head {
     /// Add a committed tick (newer than every tick already held).
+    /// `ids` as the next tick's list: the newest tick's own when equal, so they share it.
+    pub fn share_ids(&self, ids: Vec<u32>) -> Arc<[u32]> {
+        match self.ticks.back() {
+            Some(t) if *t.ids == *ids => Arc::clone(&t.ids),
+            _ => ids.into(),
+        }
+    }
+
     pub fn push(&mut self, t: Arc<HeadTick>) {
         self.samples += t.ids.len() as u64;
-        for &id in &t.ids {
+        for &id in t.ids.iter() {
             *self.refs.entry(id).or_insert(0) += 1;
         }
         self.ticks.push_back(t);
@@ -172,7 +182,7 @@ impl Head {
     pub fn drop_front(&mut self, n: usize) {
         for t in self.ticks.drain(..n.min(self.ticks.len())) {
             self.samples -= t.ids.len() as u64;
-            for &id in &t.ids {
+            for &id in t.ids.iter() {
                 if let Some(r) = self.refs.get_mut(&id) {
                     *r -= 1;
                     if *r == 0 {
@@ -263,7 +273,7 @@ mod tests {
         let prev = HeadTick {
             seq: 1,
             ts: 1000,
-            ids: vec![1, 2, 5, 9, 12],
+            ids: vec![1, 2, 5, 9, 12].into(),
             vals: vec![1e9, 0.25, 7.0, f64::NAN, 123_456.78],
         };
         // Unchanged, changed a little, new series (absent before), gone series (9), NaN.
@@ -286,13 +296,33 @@ mod tests {
     }
 
     #[test]
+    fn consecutive_ticks_with_the_same_series_share_one_id_list() {
+        let mut h = Head::default();
+        for (seq, ids) in [(1, vec![1, 2, 3]), (2, vec![1, 2, 3]), (3, vec![1, 3])] {
+            let ids = h.share_ids(ids);
+            let vals = vec![0.0; ids.len()];
+            h.push(Arc::new(HeadTick {
+                seq,
+                ts: seq * 1000,
+                ids,
+                vals,
+            }));
+        }
+        let t = h.ticks();
+        assert!(Arc::ptr_eq(&t[0].ids, &t[1].ids));
+        assert!(!Arc::ptr_eq(&t[1].ids, &t[2].ids));
+        assert_eq!(&*t[2].ids, &[1, 3]);
+        assert_eq!(h.samples(), 8);
+    }
+
+    #[test]
     fn head_reads_by_series_and_range() {
         let mut h = Head::default();
         for (seq, ts) in [(1, 1000), (2, 2000), (3, 3000)] {
             h.push(Arc::new(HeadTick {
                 seq,
                 ts,
-                ids: vec![1, 2],
+                ids: vec![1, 2].into(),
                 vals: vec![ts as f64, -(ts as f64)],
             }));
         }
@@ -308,7 +338,7 @@ mod tests {
         h.push(Arc::new(HeadTick {
             seq: 4,
             ts: 4000,
-            ids: vec![5],
+            ids: vec![5].into(),
             vals: vec![1.0],
         }));
         assert_eq!(h.series(), 3);

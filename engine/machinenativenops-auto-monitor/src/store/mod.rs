@@ -404,7 +404,9 @@ impl Store {
             let _ = conn.execute_batch("ROLLBACK");
         }
         let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < 4 {
+        // Two idle connections, each with its page cache and schema, cover the agent's one
+        // tokio worker; a burst of concurrent queries opens more and closes them after.
+        if pool.len() < 2 {
             pool.push(conn);
         }
         r
@@ -528,6 +530,7 @@ impl Store {
         let series_count = cache.len() as u64;
         {
             let mut st = self.state_mut();
+            let ids = st.head.share_ids(ids);
             st.head.push(Arc::new(HeadTick { seq, ts, ids, vals }));
             st.series = series_count;
         }
@@ -712,6 +715,7 @@ fn load_state(conn: &Connection) -> Result<State, StoreError> {
         };
         let (ids, vals) =
             decoded.map_err(|_| StoreError::Corrupt(format!("head tick {seq} does not decode")))?;
+        let ids = st.head.share_ids(ids);
         st.head.push(Arc::new(HeadTick { seq, ts, ids, vals }));
     }
     st.series = conn.query_row("SELECT count(*) FROM series", [], |r| r.get::<_, i64>(0))? as u64;
