@@ -50,6 +50,34 @@ impl HeadTick {
 const FULL: u8 = 1;
 const XOR: u8 = 2;
 
+/// A cursor over the previous row's samples, for ids asked in ascending order.
+struct Before<'a> {
+    ids: &'a [u32],
+    vals: &'a [f64],
+    at: usize,
+}
+
+impl<'a> Before<'a> {
+    fn new(prev: &'a HeadTick) -> Self {
+        Before {
+            ids: &prev.ids,
+            vals: &prev.vals,
+            at: 0,
+        }
+    }
+
+    /// The bits series `id` is XOR-ed with: its value in the previous row, else 0.
+    fn base(&mut self, id: u32) -> u64 {
+        while self.ids.get(self.at).is_some_and(|p| *p < id) {
+            self.at += 1;
+        }
+        match self.ids.get(self.at) {
+            Some(p) if *p == id => self.vals.get(self.at).map_or(0, |v| v.to_bits()),
+            _ => 0,
+        }
+    }
+}
+
 /// Encode samples sorted by id: in full without `prev`, else against `prev`, the previous
 /// head row's tick.
 pub fn encode(ids: &[u32], vals: &[f64], prev: Option<&HeadTick>) -> Vec<u8> {
@@ -57,7 +85,7 @@ pub fn encode(ids: &[u32], vals: &[f64], prev: Option<&HeadTick>) -> Vec<u8> {
     out.push(if prev.is_some() { XOR } else { FULL });
     put_uvarint(&mut out, ids.len() as u64);
     let mut last = 0u32;
-    let mut before = prev.map(|p| p.ids.iter().zip(&p.vals).peekable());
+    let mut before = prev.map(Before::new);
     for (&id, v) in ids.iter().zip(vals) {
         put_uvarint(&mut out, (id - last) as u64);
         last = id;
@@ -65,12 +93,7 @@ pub fn encode(ids: &[u32], vals: &[f64], prev: Option<&HeadTick>) -> Vec<u8> {
             out.extend_from_slice(&v.to_le_bytes());
             continue;
         };
-        while before.next_if(|(pid, _)| **pid < id).is_some() {}
-        let base = match before.next_if(|(pid, _)| **pid == id) {
-            Some((_, pv)) => pv.to_bits(),
-            None => 0,
-        };
-        let x = v.to_bits() ^ base;
+        let x = v.to_bits() ^ before.base(id);
         let lead = (x.leading_zeros() / 8) as usize;
         let trail = if x == 0 {
             0
@@ -100,7 +123,7 @@ fn decode_xor(buf: &[u8], prev: &HeadTick) -> Result<(Vec<u32>, Vec<f64>), Trunc
     }
     let (mut ids, mut vals) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut id = 0u64;
-    let mut before = prev.ids.iter().zip(&prev.vals).peekable();
+    let mut before = Before::new(prev);
     for _ in 0..n {
         id += get_uvarint(buf, &mut pos)?;
         let id32 = u32::try_from(id).map_err(|_| Truncated)?;
@@ -117,13 +140,8 @@ fn decode_xor(buf: &[u8], prev: &HeadTick) -> Result<(Vec<u32>, Vec<f64>), Trunc
         let len = 8 - lead - trail;
         le[trail..8 - lead].copy_from_slice(buf.get(pos..pos + len).ok_or(Truncated)?);
         pos += len;
-        while before.next_if(|(pid, _)| **pid < id32).is_some() {}
-        let base = match before.next_if(|(pid, _)| **pid == id32) {
-            Some((_, pv)) => pv.to_bits(),
-            None => 0,
-        };
         ids.push(id32);
-        vals.push(f64::from_bits(u64::from_le_bytes(le) ^ base));
+        vals.push(f64::from_bits(u64::from_le_bytes(le) ^ before.base(id32)));
     }
     if pos != buf.len() {
         return Err(Truncated);

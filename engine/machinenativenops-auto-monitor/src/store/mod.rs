@@ -661,6 +661,15 @@ struct Dropped {
     head: usize,
 }
 
+/// The chunk directory of packed (format-2) block `id`, checked against its blob's length.
+pub(crate) fn read_directory(conn: &Connection, id: i64) -> Result<chunk::Directory, StoreError> {
+    let (dir, blob_len): (Vec<u8>, i64) = conn
+        .prepare_cached("SELECT series, length(chunks) FROM block WHERE id = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    chunk::Directory::decode(&dir, blob_len.max(0) as u64)
+        .map_err(|e| StoreError::Corrupt(format!("block {id}: chunk directory: {e}")))
+}
+
 /// Read the block catalog and replay the head table into memory.
 fn load_state(conn: &Connection) -> Result<State, StoreError> {
     let mut st = State {

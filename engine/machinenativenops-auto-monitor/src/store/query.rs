@@ -206,22 +206,13 @@ impl<'c> BlockReader<'c> {
 
     /// The directory of packed block `b`.
     fn dir(&mut self, b: &BlockMeta) -> Result<&chunk::Directory, StoreError> {
-        let view = match self.views.entry(b.id) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let (dir, blob_len): (Vec<u8>, i64) = self
-                    .conn
-                    .prepare_cached("SELECT series, length(chunks) FROM block WHERE id = ?1")?
-                    .query_row(params![b.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                let dir = chunk::Directory::decode(&dir, blob_len.max(0) as u64).map_err(|e| {
-                    StoreError::Corrupt(format!("block {}: chunk directory: {e}", b.id))
-                })?;
-                e.insert(BlockView {
-                    times: None,
-                    dir: Some(dir),
-                })
-            }
-        };
+        let view = self.views.entry(b.id).or_insert(BlockView {
+            times: None,
+            dir: None,
+        });
+        if view.dir.is_none() {
+            view.dir = Some(super::read_directory(self.conn, b.id)?);
+        }
         view.dir
             .as_ref()
             .ok_or_else(|| StoreError::Corrupt(format!("block {}: no chunk directory", b.id)))

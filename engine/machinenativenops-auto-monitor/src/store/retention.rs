@@ -49,7 +49,8 @@ impl Store {
         };
         let tx = w.conn.unchecked_transaction()?;
         let candidates: Vec<i64> = if b.packed {
-            block_series(&tx, b.id)?
+            super::read_directory(&tx, b.id)?
+                .ids
                 .into_iter()
                 .map(i64::from)
                 .collect()
@@ -76,7 +77,7 @@ impl Store {
             if orphans.is_empty() {
                 break;
             }
-            for id in block_series(&tx, other.id)? {
+            for id in super::read_directory(&tx, other.id)?.ids {
                 orphans.remove(&id);
             }
         }
@@ -175,16 +176,6 @@ impl Store {
         }
         Ok(left as u64)
     }
-}
-
-/// Series ids with a chunk in packed block `id`.
-fn block_series(conn: &rusqlite::Connection, id: i64) -> Result<Vec<u32>, StoreError> {
-    let (dir, blob_len): (Vec<u8>, i64) = conn
-        .prepare_cached("SELECT series, length(chunks) FROM block WHERE id = ?1")?
-        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    super::chunk::Directory::decode(&dir, blob_len.max(0) as u64)
-        .map(|d| d.ids)
-        .map_err(|e| StoreError::Corrupt(format!("block {id}: chunk directory: {e}")))
 }
 
 impl Store {
