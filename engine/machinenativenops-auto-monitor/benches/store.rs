@@ -182,6 +182,14 @@ fn main() {
             r.running_bytes,
             r.running_bytes as f64 / ds.samples() as f64
         );
+        if r.head_full.1 > 0 {
+            println!(
+                "  head in memory at its fullest: {} bytes for {} samples = {:.3} bytes/sample (8 as raw values)",
+                r.head_full.0,
+                r.head_full.1,
+                r.head_full.0 as f64 / r.head_full.1 as f64
+            );
+        }
         if ds.name == "wide" {
             continue;
         }
@@ -539,6 +547,8 @@ struct IngestResult {
     running_bytes: u64,
     chunk_bytes: u64,
     times_bytes: u64,
+    /// Memory of the head and its samples just before its largest compaction.
+    head_full: (u64, u64),
 }
 
 /// CPU seconds used by the calling thread so far.
@@ -561,6 +571,7 @@ fn ingest(ds: &Dataset, db: &Path) -> IngestResult {
     let ticks = ds.times.len();
     let (w0, c0) = (Instant::now(), thread_cpu());
     let (mut compact_wall, mut compact_cpu) = (0.0, 0.0);
+    let mut head_full = (0u64, 0u64);
     for i in 0..ticks {
         let it = ds
             .series
@@ -570,6 +581,11 @@ fn ingest(ds: &Dataset, db: &Path) -> IngestResult {
         store.append(ds.times[i], it).expect("append");
         // The agent compacts between ticks; keep the head bounded the same way, timed apart.
         if store.compaction_due().is_some() {
+            // The head at its fullest, just before a block is cut.
+            let st = store.stats();
+            if st.head_samples > head_full.1 {
+                head_full = (st.head_bytes, st.head_samples);
+            }
             let (wc, cc) = (Instant::now(), thread_cpu());
             store.compact_step().expect("compact");
             compact_wall += wc.elapsed().as_secs_f64();
@@ -612,6 +628,7 @@ fn ingest(ds: &Dataset, db: &Path) -> IngestResult {
         running_bytes,
         chunk_bytes: chunk_bytes as u64,
         times_bytes: times_bytes as u64,
+        head_full,
     }
 }
 

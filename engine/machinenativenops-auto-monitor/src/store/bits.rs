@@ -54,6 +54,36 @@ impl BitWriter {
         }
     }
 
+    /// The bytes written so far (the last byte is zero-padded).
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Bytes the buffer holds without growing.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Make room for `extra` more bytes, exactly (see `Vec::reserve_exact`).
+    pub fn reserve_exact(&mut self, extra: usize) {
+        self.buf.reserve_exact(extra);
+    }
+
+    /// Give back the buffer's unused capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.buf.shrink_to_fit();
+    }
+
     /// The bytes written (the last byte is zero-padded).
     pub fn finish(self) -> Vec<u8> {
         self.buf

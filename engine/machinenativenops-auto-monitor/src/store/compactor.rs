@@ -12,13 +12,10 @@
 //! row per chunk needs an index to be found by series. At the default 30 s
 //! interval that was a quarter of the file (docs/storage.md).
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rusqlite::params;
 
-use super::head::HeadTick;
 use super::{BlockMeta, Store, StoreError, dod};
 use super::{chunk, head};
 
@@ -26,7 +23,7 @@ impl Store {
     /// Number of head ticks that form the next block, if one is due.
     pub fn compaction_due(&self) -> Option<usize> {
         let st = self.state();
-        let ticks = st.head.ticks();
+        let ticks = st.head.times();
         let oldest = ticks.front()?.ts;
         let newest = ticks.back()?.ts;
         let max = self.opts.block_max_ticks as usize;
@@ -56,7 +53,7 @@ impl Store {
                 Some(n) if n > 0 => n,
                 _ => {
                     let st = self.state();
-                    let ticks = st.head.ticks();
+                    let ticks = st.head.times();
                     match ticks.front() {
                         None => return Ok(blocks),
                         Some(f) => ticks.partition_point(|t| t.ts < f.ts + self.opts.block_ms),
@@ -71,32 +68,30 @@ impl Store {
     /// Write the oldest `n` head ticks as one block.
     fn compact_ticks(&self, n: usize) -> Result<(), StoreError> {
         let w = self.writer()?;
-        let (ticks, next): (Vec<Arc<HeadTick>>, Option<Arc<HeadTick>>) = {
+        // The writer lock held here keeps appends out, so the head cannot change until the
+        // block is written; the state's read lock is held only while the chunks are encoded,
+        // one series at a time from the head's streams.
+        let mut encoded: Vec<(u32, usize)> = Vec::new();
+        let mut blob: Vec<u8> = Vec::new();
+        let mut samples = 0u64;
+        let (times, next) = {
             let st = self.state();
-            let all = st.head.ticks();
-            (all.iter().take(n).cloned().collect(), all.get(n).cloned())
+            let times: Vec<head::TickTime> = st.head.times().iter().take(n).copied().collect();
+            st.head.columns(times.len(), |id, idx, vals| {
+                let before = blob.len();
+                blob.extend_from_slice(&chunk::encode(self.opts.codec, &chunk::runs_of(idx), vals));
+                encoded.push((id, blob.len() - before));
+                samples += vals.len() as u64;
+            });
+            let next = st.head.tick(times.len());
+            (times, next)
         };
-        let (Some(first), Some(last)) = (ticks.first(), ticks.last()) else {
+        let (Some(first), Some(last)) = (times.first(), times.last()) else {
             return Ok(());
         };
         let (min_ts, max_ts, last_seq) = (first.ts, last.ts, last.seq);
-        let times: Vec<i64> = ticks.iter().map(|t| t.ts).collect();
-        let columns = transpose(&ticks);
-        let encoded: Vec<(u32, Vec<u8>)> = columns
-            .iter()
-            .map(|c| {
-                (
-                    c.id,
-                    chunk::encode(self.opts.codec, &chunk::runs_of(&c.idx), &c.vals),
-                )
-            })
-            .collect();
-        let samples: u64 = columns.iter().map(|c| c.vals.len() as u64).sum();
-        let directory = chunk::Directory::encode(encoded.iter().map(|(id, d)| (*id, d.len())));
-        let blob: Vec<u8> = encoded
-            .iter()
-            .flat_map(|(_, d)| d.iter().copied())
-            .collect();
+        let ticks: Vec<i64> = times.iter().map(|t| t.ts).collect();
+        let directory = chunk::Directory::encode(encoded.iter().copied());
         let (first_chunk, last_chunk) = (0i64, -1i64);
         let tx = w.conn.unchecked_transaction()?;
         tx.prepare_cached(
@@ -106,11 +101,11 @@ impl Store {
         .execute(params![
             min_ts,
             max_ts,
-            ticks.len() as i64,
+            times.len() as i64,
             samples as i64,
             first_chunk,
             last_chunk,
-            dod::encode(&times),
+            dod::encode(&ticks),
             directory,
             blob
         ])?;
@@ -126,7 +121,7 @@ impl Store {
             id: block_id,
             min_ts,
             max_ts,
-            ticks: ticks.len() as u32,
+            ticks: times.len() as u32,
             samples,
             first_chunk,
             last_chunk,
@@ -134,7 +129,7 @@ impl Store {
         };
         {
             let mut st = self.state_mut();
-            st.head.drop_front(ticks.len());
+            st.head.drop_front(times.len());
             st.blocks.push(meta);
             st.block_samples += samples;
         }
@@ -144,41 +139,11 @@ impl Store {
             .fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
             block = block_id,
-            ticks = ticks.len(),
+            ticks = times.len(),
             samples,
             series = encoded.len(),
             "block compacted"
         );
         Ok(())
     }
-}
-
-/// One series' samples within a block: tick indices and values.
-struct Column {
-    id: u32,
-    idx: Vec<u32>,
-    vals: Vec<f64>,
-}
-
-/// Turn ticks (rows of series) into columns (series of ticks), ascending by series id.
-fn transpose(ticks: &[Arc<HeadTick>]) -> Vec<Column> {
-    let mut slot: HashMap<u32, usize> = HashMap::new();
-    let mut cols: Vec<Column> = Vec::new();
-    let n = ticks.len();
-    for (i, t) in ticks.iter().enumerate() {
-        for (&id, &v) in t.ids.iter().zip(&t.vals) {
-            let s = *slot.entry(id).or_insert_with(|| {
-                cols.push(Column {
-                    id,
-                    idx: Vec::with_capacity(n),
-                    vals: Vec::with_capacity(n),
-                });
-                cols.len() - 1
-            });
-            cols[s].idx.push(i as u32);
-            cols[s].vals.push(v);
-        }
-    }
-    cols.sort_unstable_by_key(|c| c.id);
-    cols
 }

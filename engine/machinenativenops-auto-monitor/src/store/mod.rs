@@ -22,7 +22,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
 use rusqlite::{Connection, params};
@@ -509,7 +509,7 @@ impl Store {
         // only after its row commits, under this same writer lock.
         let data = {
             let st = self.state();
-            head::encode(&ids, &vals, st.head.ticks().back().map(|t| &**t))
+            head::encode(&ids, &vals, st.head.last())
         };
         let written: Result<i64, rusqlite::Error> = (|| {
             tx.prepare_cached("INSERT INTO head (ts, data) VALUES (?1, ?2)")?
@@ -531,7 +531,7 @@ impl Store {
         {
             let mut st = self.state_mut();
             let ids = st.head.share_ids(ids);
-            st.head.push(Arc::new(HeadTick { seq, ts, ids, vals }));
+            st.head.push(HeadTick { seq, ts, ids, vals });
             st.series = series_count;
         }
         self.counters.ticks_appended.fetch_add(1, Ordering::Relaxed);
@@ -643,11 +643,7 @@ impl Store {
     /// Series ids present in the head (for series garbage collection).
     pub(crate) fn head_series(&self) -> BTreeSet<u32> {
         let st = self.state();
-        st.head
-            .ticks()
-            .iter()
-            .flat_map(|t| t.ids.iter().copied())
-            .collect()
+        st.head.series_ids().collect()
     }
 }
 
@@ -720,12 +716,12 @@ fn load_state(conn: &Connection) -> Result<State, StoreError> {
         let decoded = if v1 {
             head::decode_v1(&data)
         } else {
-            head::decode(&data, st.head.ticks().back().map(|t| &**t))
+            head::decode(&data, st.head.last())
         };
         let (ids, vals) =
             decoded.map_err(|_| StoreError::Corrupt(format!("head tick {seq} does not decode")))?;
         let ids = st.head.share_ids(ids);
-        st.head.push(Arc::new(HeadTick { seq, ts, ids, vals }));
+        st.head.push(HeadTick { seq, ts, ids, vals });
     }
     st.series = conn.query_row("SELECT count(*) FROM series", [], |r| r.get::<_, i64>(0))? as u64;
     Ok(st)

@@ -56,22 +56,32 @@ pub struct Stats {
     pub series_dropped_head_limit: u64,
     /// Series with a sample in the head.
     pub head_series: u64,
+    /// Memory the head's compressed sample streams hold, in bytes.
+    pub head_bytes: u64,
 }
 
 impl Store {
     /// Current statistics (cheap: memory and two `stat` calls).
     pub fn stats(&self) -> Stats {
-        let (series, head_samples, head_ticks, blocks, block_samples, oldest, newest, head_series) = {
+        let (
+            (series, head_samples, head_ticks, blocks, block_samples),
+            (oldest, newest, head_series, head_bytes),
+        ) = {
             let st = self.state();
             (
-                st.series,
-                st.head.samples(),
-                st.head.ticks().len() as u64,
-                st.blocks.len() as u64,
-                st.block_samples,
-                st.blocks.first().map(|b| b.min_ts).or(st.head.oldest()),
-                st.head.newest().or(st.blocks.last().map(|b| b.max_ts)),
-                st.head.series() as u64,
+                (
+                    st.series,
+                    st.head.samples(),
+                    st.head.times().len() as u64,
+                    st.blocks.len() as u64,
+                    st.block_samples,
+                ),
+                (
+                    st.blocks.first().map(|b| b.min_ts).or(st.head.oldest()),
+                    st.head.newest().or(st.blocks.last().map(|b| b.max_ts)),
+                    st.head.series() as u64,
+                    st.head.bytes(),
+                ),
             )
         };
         let size = |suffix: &str| {
@@ -111,6 +121,7 @@ impl Store {
             series_dropped_tick_limit: c.dropped_tick_limit.load(Ordering::Relaxed),
             series_dropped_head_limit: c.dropped_head_limit.load(Ordering::Relaxed),
             head_series,
+            head_bytes,
         }
     }
 
@@ -264,6 +275,11 @@ impl Stats {
             "mno_store_head_series",
             "Series with a sample in the store's head (counted against database.max_head_series).",
             self.head_series as f64,
+        ));
+        f.push(g(
+            "mno_store_head_bytes",
+            "Memory the store's head holds for its samples (compressed per series), in bytes.",
+            self.head_bytes as f64,
         ));
         if let (Some(o), Some(n)) = (self.oldest_ms, self.newest_ms) {
             f.push(g(
