@@ -40,6 +40,14 @@ else
   CARGO_INCREMENTAL=0 cargo build --profile agent --quiet --bin machinenativenops-auto-monitor
   BIN=${CARGO_TARGET_DIR:-target}/agent/machinenativenops-auto-monitor
 fi
+# The agent profile links its executed code first, in the order of text-order.txt (build.rs);
+# names the binary no longer has (after code changes) cost memory. Say how much of it applies.
+ORDER=engine/machinenativenops-auto-monitor/text-order.txt
+if command -v nm >/dev/null && [ -f "$ORDER" ]; then
+  have=$( (nm --defined-only "$BIN" 2>/dev/null || true) | awk '{print $NF}' | sort -u |
+    comm -12 - <(grep -v '^#' "$ORDER" | sort -u) | wc -l)
+  echo "text-order.txt: $have of $(grep -vc '^#' "$ORDER") names are in $BIN (stale when low: scripts/text-order.sh)"
+fi
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
