@@ -181,14 +181,24 @@ pub async fn run(
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut trimmed = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = ticker.tick() => {}
         }
+        let trim = trimmed.elapsed() >= crate::memory::TRIM_EVERY;
+        if trim {
+            trimmed = std::time::Instant::now();
+        }
         let joined = tokio::task::spawn_blocking(move || {
             let batch = agent.collect();
             let rendered = Rendered::new(&batch);
+            // The previous tick's batch and bodies are still published; what this tick
+            // freed (the collectors' scratch, the compressor) is handed back.
+            if trim {
+                crate::memory::release_free_memory();
+            }
             (agent, Arc::new(Snapshot { batch, rendered }))
         })
         .await;

@@ -15,6 +15,7 @@ pub mod collectors;
 pub mod config;
 pub mod derive;
 pub mod exposition;
+pub mod memory;
 pub mod metrics;
 pub mod service;
 pub mod sinks;

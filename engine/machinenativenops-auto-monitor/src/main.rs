@@ -163,7 +163,7 @@ enum ShowFormat {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    machinenativenops_auto_monitor::memory::tune_malloc();
     let cli = Cli::parse();
     let mut flags = FlagOverrides {
         log_level: cli.log_level.clone(),
@@ -298,29 +298,6 @@ fn run_restore(eff: Effective, file: &std::path::Path) -> ExitCode {
                 db.display()
             );
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// Cap glibc's malloc at one arena (unless `MALLOC_ARENA_MAX` is set in the environment).
-///
-/// glibc gives each thread that allocates its own arena (up to 8 per core), and each arena keeps
-/// freed memory resident; with the tokio worker, blocking threads, the store thread and the
-/// per-tick statvfs threads that added megabytes of VmRSS (docs/performance.md, "Where the
-/// agent's memory goes"). One arena, shared by all threads under its lock, kept about 1 MiB
-/// less resident than two; the agent is not allocation-bound, and scrape throughput stayed
-/// hundreds of times node_exporter's.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // glibc's <malloc.h>: `int mallopt(int param, int value)`, `M_ARENA_MAX` is -8.
-        unsafe extern "C" {
-            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
-        }
-        const M_ARENA_MAX: std::ffi::c_int = -8;
-        // SAFETY: mallopt only changes allocator tuning; it is called before any thread exists.
-        unsafe {
-            mallopt(M_ARENA_MAX, 1);
         }
     }
 }
