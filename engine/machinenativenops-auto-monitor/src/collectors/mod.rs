@@ -127,8 +127,14 @@ where
 }
 
 /// Compile a regular expression from the config, naming its key in the error.
-pub(crate) fn compile_regex(key: &str, pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(pattern)
+///
+/// The collectors' device, mount-point and field filters use `regex-lite` (the regex
+/// project's small engine: no Unicode classes, `\d`/`\w` are ASCII), not `regex`: they
+/// match a few dozen short names a tick, and `regex`'s lazy DFAs and caches for the default
+/// patterns held 0.2 MB of a running agent's heap (docs/performance.md). PromQL matchers
+/// keep `regex`.
+pub(crate) fn compile_regex(key: &str, pattern: &str) -> Result<regex_lite::Regex, String> {
+    regex_lite::Regex::new(pattern)
         .map_err(|e| format!("collectors.{key}: invalid regular expression {pattern:?}: {e}"))
 }
 

@@ -4,7 +4,7 @@
 //! `receive_nohandler`; that one comes from
 //! `<sysfs>/class/net/<device>/statistics/rx_nohandler` here, when present.
 
-use regex::Regex;
+use regex_lite::Regex;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! `vmstat`: selected counters of `/proc/vmstat` (paging, swapping, faults, OOM kills).
 
-use regex::Regex;
+use regex_lite::Regex;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
